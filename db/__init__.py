@@ -1,0 +1,20 @@
+"""The database layer: tables, the engine and the queries mlgraph runs.
+
+Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
+"""
+
+from db import predictions
+from db.errors import DuplicateRequestId
+from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
+from db.tables import Prediction
+
+__all__ = [
+    "DuplicateRequestId",
+    "STORAGE_ERRORS",
+    "Prediction",
+    "Sessions",
+    "make_engine",
+    "make_sessionmaker",
+    "ping",
+    "predictions",
+]

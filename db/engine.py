@@ -1,0 +1,64 @@
+"""The async engine and its sessions: one engine per process, made from a URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["STORAGE_ERRORS", "Sessions", "make_engine", "make_sessionmaker", "ping"]
+
+Sessions = async_sessionmaker[AsyncSession]
+
+# What a database that is down, restarting or out of connections raises. Callers turn these
+# into a retryable error; anything else from the database is a bug.
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """Create the process's engine for ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite://``).
+
+    ``pool_size`` and ``max_overflow`` apply to PostgreSQL; keep ``(pool_size + max_overflow) x
+    workers x pods`` under the server's ``max_connections``.
+    """
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        return engine
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> Sessions:
+    """Sessions that keep their objects readable after commit, for returning them to callers."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except STORAGE_ERRORS:
+        return False
+    return True
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers wait
+    # for the lock instead of failing at once with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

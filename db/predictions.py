@@ -1,0 +1,126 @@
+"""Queries on the predictions table. Each takes the session first and keywords after it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.errors import DuplicateRequestId
+from db.tables import Prediction
+
+__all__ = [
+    "Keyset",
+    "NewPrediction",
+    "create_predictions",
+    "get_prediction",
+    "get_predictions_by_request_id",
+    "list_predictions",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrediction:
+    """What the caller knows of one row before it is stored."""
+
+    features: Sequence[float]
+    label: str
+    probabilities: dict[str, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """The position of a row in "newest first" order: page after it."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+async def create_predictions(
+    session: AsyncSession,
+    *,
+    rows: Sequence[NewPrediction],
+    model_name: str,
+    model_version: str,
+    latency_ms: float,
+    request_id: str | None = None,
+) -> list[Prediction]:
+    """Insert one prediction per row in one statement and return them in input order.
+
+    ``created_at`` is set by the database server. Raises ``DuplicateRequestId`` when rows with
+    ``request_id`` exist already; the session's transaction must then be rolled back.
+    """
+    values: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4(),
+            "model_name": model_name,
+            "model_version": model_version,
+            "features": [float(x) for x in row.features],
+            "label": row.label,
+            "probabilities": row.probabilities,
+            "latency_ms": latency_ms,
+            "request_id": request_id,
+            "row_index": index,
+        }
+        for index, row in enumerate(rows)
+    ]
+    statement = insert(Prediction).returning(Prediction, sort_by_parameter_order=True)
+    try:
+        result = await session.scalars(statement, values)
+    except IntegrityError as exc:
+        if request_id is None:
+            raise
+        raise DuplicateRequestId(request_id) from exc
+    return list(result.all())
+
+
+async def get_prediction(session: AsyncSession, *, prediction_id: uuid.UUID) -> Prediction | None:
+    return await session.get(Prediction, prediction_id)
+
+
+async def get_predictions_by_request_id(
+    session: AsyncSession, *, request_id: str
+) -> list[Prediction]:
+    """The rows stored by one classify call, in the order they were sent."""
+    statement = (
+        select(Prediction)
+        .where(Prediction.request_id == request_id)  # type: ignore[arg-type]
+        .order_by(Prediction.row_index)  # type: ignore[arg-type]
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def list_predictions(
+    session: AsyncSession,
+    *,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_name: str | None = None,
+    label: str | None = None,
+    after: Keyset | None = None,
+) -> list[Prediction]:
+    """Predictions newest first, ``since`` inclusive and ``until`` exclusive.
+
+    Ties in ``created_at`` are ordered by ``id``, so ``after`` (keyset pagination) visits every
+    row exactly once, on any page, at the cost of one index range scan.
+    """
+    created_at, row_id = Prediction.__table__.c.created_at, Prediction.__table__.c.id
+    statement = select(Prediction).order_by(created_at.desc(), row_id.desc()).limit(limit)
+    if since is not None:
+        statement = statement.where(created_at >= since)
+    if until is not None:
+        statement = statement.where(created_at < until)
+    if model_name is not None:
+        statement = statement.where(Prediction.model_name == model_name)  # type: ignore[arg-type]
+    if label is not None:
+        statement = statement.where(Prediction.label == label)  # type: ignore[arg-type]
+    if after is not None:
+        statement = statement.where(tuple_(created_at, row_id) < tuple_(after.created_at, after.id))
+    return list((await session.scalars(statement)).all())

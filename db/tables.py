@@ -1,0 +1,45 @@
+"""The database tables. Only ``table=True`` models live here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from db.types import JSONVariant, UTCDateTime, utcnow
+
+__all__ = ["Prediction"]
+
+
+class Prediction(SQLModel, table=True):
+    """One input row sent to a model and what the model answered for it.
+
+    A ``classify`` call with several rows stores one ``Prediction`` per row, all with the same
+    ``request_id`` and ``created_at``; ``row_index`` is the row's position in that call.
+    """
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        # Serves "this model, between these dates, newest first" (PostgreSQL scans it
+        # backwards for DESC) and the keyset tie-break on id.
+        Index("ix_predictions_model_created_id", "model_name", "created_at", "id"),
+        # A request id names one classify call: its rows are unique by position.
+        UniqueConstraint("request_id", "row_index", name="uq_predictions_request_row"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    created_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, index=True, server_default=utcnow())
+    )
+    model_name: str = Field(max_length=200)
+    model_version: str = Field(max_length=200)
+    features: list[float] = Field(sa_column=Column(JSONVariant, nullable=False))
+    label: str = Field(max_length=200)
+    probabilities: dict[str, float] | None = Field(
+        default=None, sa_column=Column(JSONVariant, nullable=True)
+    )
+    latency_ms: float
+    request_id: str | None = Field(default=None, max_length=200)
+    row_index: int = Field(default=0)

@@ -1,0 +1,62 @@
+"""Column types and SQL functions that behave the same on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["JSONVariant", "UTCDateTime", "utcnow"]
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONVariant = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp, always returned in UTC.
+
+    SQLite has no timezone type: values are stored as naive UTC text there, in SQLAlchemy's
+    own ``YYYY-MM-DD HH:MM:SS.ffffff`` format so that text comparison is time comparison.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous: give a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class utcnow(FunctionElement[datetime]):  # noqa: N801 - reads as the SQL function it renders
+    """The database server's current time, as a column default."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(utcnow, "postgresql")
+def _utcnow_postgresql(element: utcnow, compiler: SQLCompiler, **kw: Any) -> str:
+    return "now()"
+
+
+@compiles(utcnow, "sqlite")
+def _utcnow_sqlite(element: utcnow, compiler: SQLCompiler, **kw: Any) -> str:
+    # CURRENT_TIMESTAMP has whole seconds only; %f gives milliseconds, padded to the six
+    # digits SQLAlchemy writes, so stored and bound timestamps compare correctly as text.
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"

@@ -1,0 +1,96 @@
+"""The ASGI application: GraphQL at ``/graphql``, probes, and the per-process resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+import db
+from graph.context import Context, State
+from graph.health import healthz, readyz
+from graph.schema import build_schema
+from graph.settings import Settings
+from mlclient import SeldonClient
+
+__all__ = ["create_app"]
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view, handing each request a typed ``Context``."""
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None
+    ) -> Context:
+        state = request.state
+        return Context(
+            request=request,
+            response=response,
+            settings=state.settings,
+            sessions=state.sessions,
+            model=state.model,
+        )
+
+
+def create_app(
+    settings: Settings | None = None, *, model_transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """Build mlgraph's ASGI app.
+
+    Parameters:
+        settings: defaults to ``Settings()``, read from ``MLGRAPH_*`` environment variables.
+        model_transport: an httpx transport for the model client; tests inject faults with it.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        engine = db.make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+        timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
+        limits = httpx.Limits(
+            max_connections=settings.model_max_connections,
+            max_keepalive_connections=settings.model_max_connections,
+        )
+        try:
+            async with httpx.AsyncClient(
+                timeout=timeout, limits=limits, transport=model_transport
+            ) as http:
+                model = SeldonClient(
+                    http,
+                    name=settings.model_name,
+                    base_url=settings.model_url,
+                    version=settings.model_version,
+                    class_names=settings.model_class_names,
+                    timeout=settings.model_timeout,
+                    health_path=settings.model_health_path,
+                )
+                yield {
+                    "settings": settings,
+                    "engine": engine,
+                    "sessions": db.make_sessionmaker(engine),
+                    "model": model,
+                }
+        finally:
+            await engine.dispose()
+
+    graphql = GraphQLApp(
+        build_schema(), graphql_ide="graphiql" if settings.graphiql else None
+    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,38 @@
+"""What every resolver receives as ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.websockets import WebSocket
+
+    import db
+    from graph.settings import Settings
+    from mlclient import ModelClient
+
+__all__ = ["Context", "State"]
+
+
+class State(TypedDict):
+    """What the lifespan yields: one of each per process, shared by every request."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: db.Sessions
+    model: ModelClient
+
+
+@dataclass
+class Context:
+    """Built fresh for every GraphQL request from the process's ``State``."""
+
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    settings: Settings
+    sessions: db.Sessions
+    model: ModelClient

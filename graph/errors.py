@@ -1,0 +1,132 @@
+"""GraphQL errors with a machine-readable ``extensions.code``.
+
+::
+
+    AppError                 code
+    ├── BadUserInput         BAD_USER_INPUT       the caller's arguments are wrong; fix and resend
+    ├── NotFound             NOT_FOUND
+    ├── Conflict             CONFLICT             e.g. a request id reused with other features
+    ├── ModelUnavailable     MODEL_UNAVAILABLE    model down, timing out or failing; retry later
+    ├── BadModelResponse     BAD_MODEL_RESPONSE   the model answered something unreadable
+    └── StorageUnavailable   STORAGE_UNAVAILABLE  the database failed; retry with the same request id
+
+``ErrorCodes`` (a schema extension) puts each error's code into the response. GraphQL's own
+parse and validation errors get ``GRAPHQL_PARSE_FAILED`` / ``GRAPHQL_VALIDATION_FAILED``, bad
+variables ``BAD_USER_INPUT``, and anything unexpected is logged and masked as ``INTERNAL``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+import db
+import mlclient
+
+__all__ = [
+    "AppError",
+    "BadModelResponse",
+    "BadUserInput",
+    "Conflict",
+    "ErrorCodes",
+    "ModelUnavailable",
+    "NotFound",
+    "StorageUnavailable",
+    "from_model_error",
+]
+
+logger = logging.getLogger("mlgraph.errors")
+
+
+class AppError(Exception):
+    """An error whose message is safe to show and whose code tells the caller what to do."""
+
+    code: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class BadUserInput(AppError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(AppError):
+    code = "NOT_FOUND"
+
+
+class Conflict(AppError):
+    code = "CONFLICT"
+
+
+class ModelUnavailable(AppError):
+    code = "MODEL_UNAVAILABLE"
+
+
+class BadModelResponse(AppError):
+    code = "BAD_MODEL_RESPONSE"
+
+
+class StorageUnavailable(AppError):
+    code = "STORAGE_UNAVAILABLE"
+
+
+def from_model_error(error: mlclient.ModelError) -> AppError:
+    """The ``AppError`` a caller should see for a failed model call."""
+    if isinstance(error, mlclient.ModelRejectedInput):
+        return BadUserInput(str(error), modelStatus=error.status_code)
+    if isinstance(error, mlclient.ModelServerError):
+        return ModelUnavailable(str(error), modelStatus=error.status_code)
+    if isinstance(error, mlclient.ModelUnavailable):
+        return ModelUnavailable(str(error))
+    return BadModelResponse(str(error))
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error in a result an ``extensions.code``; mask the unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [_with_code(error) for error in errors]
+
+
+def _with_code(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, AppError):
+        return _copy(error, str(original), {**original.extensions, "code": original.code})
+    if isinstance(original, db.STORAGE_ERRORS):
+        logger.warning("database unavailable: %r", original)
+        message = "the database is unavailable; retry later"
+        return _copy(error, message, {"code": StorageUnavailable.code})
+    if original is not None:
+        logger.error("unexpected error", exc_info=original)
+        return _copy(error, "internal server error", {"code": "INTERNAL"})
+    return _copy(error, error.message, {**(error.extensions or {}), "code": _graphql_code(error)})
+
+
+def _graphql_code(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    # A new error without original_error, so no exception detail can leak into the response.
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

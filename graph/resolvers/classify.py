@@ -1,0 +1,103 @@
+"""The classify mutation: call the model, store what it said, return it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import strawberry
+from strawberry.types import Info
+
+import db
+import mlclient
+from db import predictions as queries
+from graph.context import Context
+from graph.errors import Conflict, StorageUnavailable, from_model_error
+from graph.types.prediction import Prediction
+from graph.validation import check_rows, check_text
+
+__all__ = ["ClassifyInput", "ClassifyMutations", "ClassifyResult"]
+
+
+@strawberry.input(description="Feature rows to classify in one call.")
+class ClassifyInput:
+    rows: list[list[float]] = strawberry.field(
+        description="One or more rows of features, all of the same width."
+    )
+    request_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Your id for this call (up to 200 characters). Sending it again returns the stored "
+            "predictions instead of calling the model twice, so a retry is always safe."
+        ),
+    )
+
+
+@strawberry.type
+class ClassifyResult:
+    predictions: list[Prediction] = strawberry.field(description="One per input row, in order.")
+    replayed: bool = strawberry.field(
+        description="True when requestId had been seen: these were stored by the earlier call."
+    )
+
+
+@strawberry.type
+class ClassifyMutations:
+    @strawberry.mutation(
+        description=(
+            "Send feature rows to the model and store one prediction per row. The answer is "
+            "sent only after the predictions are committed; when the call fails nothing is stored."
+        )
+    )
+    async def classify(self, info: Info[Context, None], input: ClassifyInput) -> ClassifyResult:
+        context, settings = info.context, info.context.settings
+        check_rows(input.rows, max_rows=settings.max_batch_rows, max_features=settings.max_features)
+        request_id = check_text(input.request_id, argument="requestId")
+
+        if request_id is not None:
+            stored = await _stored(context, request_id)
+            if stored:
+                return _replay(stored, input.rows)
+
+        try:
+            output = await context.model.predict(input.rows)
+        except mlclient.ModelError as exc:
+            raise from_model_error(exc) from exc
+
+        new_rows = [
+            queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
+            for row, p in zip(input.rows, output.rows, strict=True)
+        ]
+        try:
+            async with context.sessions.begin() as session:
+                rows = await queries.create_predictions(
+                    session,
+                    rows=new_rows,
+                    model_name=output.model_name,
+                    model_version=output.model_version,
+                    latency_ms=output.latency_ms,
+                    request_id=request_id,
+                )
+        except db.DuplicateRequestId:
+            # A concurrent call with the same request id committed first: answer with its rows.
+            assert request_id is not None
+            return _replay(await _stored(context, request_id), input.rows)
+        except db.STORAGE_ERRORS as exc:
+            raise StorageUnavailable(
+                "the model answered but the predictions could not be stored; "
+                "retry with the same requestId",
+            ) from exc
+        return ClassifyResult(predictions=[Prediction.from_row(r) for r in rows], replayed=False)
+
+
+async def _stored(context: Context, request_id: str) -> list[db.Prediction]:
+    async with context.sessions() as session:
+        return await queries.get_predictions_by_request_id(session, request_id=request_id)
+
+
+def _replay(stored: list[db.Prediction], rows: Sequence[Sequence[float]]) -> ClassifyResult:
+    if [list(r.features) for r in stored] != [[float(x) for x in row] for row in rows]:
+        raise Conflict(
+            "requestId was already used for different rows; use a new requestId",
+            argument="requestId",
+        )
+    return ClassifyResult(predictions=[Prediction.from_row(r) for r in stored], replayed=True)

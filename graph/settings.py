@@ -1,0 +1,67 @@
+"""mlgraph's configuration: every setting, read once from ``MLGRAPH_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """All of mlgraph's settings. ``create_app()`` builds one and passes its values down.
+
+    Each field is read from ``MLGRAPH_<FIELD NAME>``, e.g. ``MLGRAPH_DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLGRAPH_", env_ignore_empty=True, extra="ignore", protected_namespaces=()
+    )
+
+    environment: Literal["development", "production"] = "development"
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./mlgraph.db",
+        description="sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:pass@host/db",
+    )
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+
+    model_url: str = Field(
+        default="http://127.0.0.1:9000", description="base URL of the Seldon model server"
+    )
+    model_name: str = Field(default="iris", min_length=1, max_length=200)
+    model_version: str | None = Field(
+        default=None, description="version to record; read from the server when unset"
+    )
+    model_class_names: list[str] | None = Field(
+        default=None, description="class names for a probability matrix returned without names"
+    )
+    model_timeout: float = Field(default=10.0, gt=0, description="seconds per model call")
+    model_connect_timeout: float = Field(default=2.0, gt=0)
+    model_max_connections: int = Field(default=100, ge=1)
+    model_health_path: str = "/health/ping"
+
+    max_batch_rows: int = Field(default=1000, ge=1, description="rows per classify call")
+    max_features: int = Field(default=1000, ge=1, description="features per row")
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+
+    graphiql: bool = Field(default=True, description="serve the GraphiQL explorer at /graphql")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Self:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
+
+    @property
+    def dialect(self) -> str:
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]

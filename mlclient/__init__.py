@@ -1,0 +1,32 @@
+"""Clients for the model servers mlgraph stands in front of.
+
+Nothing here knows about GraphQL or the database: a client takes a shared ``httpx.AsyncClient``
+and plain arguments, and returns plain data or raises ``mlclient.errors.ModelError``.
+"""
+
+from mlclient.client import ModelClient
+from mlclient.errors import (
+    BadModelResponse,
+    ModelError,
+    ModelRejectedInput,
+    ModelServerError,
+    ModelTimeout,
+    ModelUnavailable,
+    ModelUnreachable,
+)
+from mlclient.models import ModelOutput, RowPrediction
+from mlclient.seldon import SeldonClient
+
+__all__ = [
+    "BadModelResponse",
+    "ModelClient",
+    "ModelError",
+    "ModelOutput",
+    "ModelRejectedInput",
+    "ModelServerError",
+    "ModelTimeout",
+    "ModelUnavailable",
+    "ModelUnreachable",
+    "RowPrediction",
+    "SeldonClient",
+]

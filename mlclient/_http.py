@@ -1,0 +1,58 @@
+"""One place that turns httpx's exceptions and statuses into ``mlclient.errors``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from mlclient.errors import (
+    BadModelResponse,
+    ModelRejectedInput,
+    ModelServerError,
+    ModelTimeout,
+    ModelUnreachable,
+)
+
+# Enough of an error body to explain a failure without copying a whole HTML page into an error.
+_DETAIL_LIMIT = 300
+
+
+async def send_json(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    timeout: httpx.Timeout | None = None,
+) -> Any:
+    """Send one request and return its decoded JSON body, or raise a ``ModelError``."""
+    try:
+        response = await http.request(
+            method,
+            url,
+            json=body,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except httpx.TimeoutException as exc:
+        raise ModelTimeout(f"model server did not answer in time ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise ModelUnreachable(f"cannot reach the model server: {exc or type(exc).__name__}") from exc
+    detail = response.text[:_DETAIL_LIMIT]
+    if response.status_code >= 500:
+        raise ModelServerError(response.status_code, detail)
+    if response.status_code >= 400:
+        raise ModelRejectedInput(response.status_code, detail)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise BadModelResponse(f"model server answered with a body that is not JSON: {detail!r}") from exc
+
+
+async def probe(http: httpx.AsyncClient, url: str, *, timeout: float) -> bool:
+    """True when ``GET url`` answers 2xx within ``timeout`` seconds."""
+    try:
+        response = await http.get(url, timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return response.is_success

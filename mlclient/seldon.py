@@ -1,0 +1,178 @@
+"""A client for the Seldon Core v1 prediction protocol.
+
+``POST {base}/api/v1.0/predictions`` with ``{"data": {"ndarray": [[...], ...]}}``. The same
+protocol is spoken by the ``seldon-core`` Python microservice and, behind an ingress, by a whole
+``SeldonDeployment`` (base ``http://ingress/seldon/<namespace>/<deployment>``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from mlclient._http import probe, send_json
+from mlclient.errors import BadModelResponse, ModelError
+from mlclient.models import ModelOutput, RowPrediction
+
+__all__ = ["SeldonClient", "parse_predictions"]
+
+PREDICTIONS_PATH = "/api/v1.0/predictions"
+METADATA_PATH = "/api/v1.0/metadata"
+UNKNOWN_VERSION = "unknown"
+
+
+class SeldonClient:
+    """Calls one Seldon Core v1 model over a shared, pooled ``httpx.AsyncClient``.
+
+    Parameters:
+        http: the process's client; its ``base_url`` is not used, ``base_url`` here is.
+        name: the model's name, recorded with every prediction.
+        base_url: where the model answers, e.g. ``http://iris-default.models:8000``.
+        version: the model version to record. When ``None``, the version is read from the
+            response's ``meta.requestPath`` (set by a SeldonDeployment to the container image),
+            else once from the model's metadata endpoint.
+        class_names: class names for a probability matrix returned without ``names``.
+        timeout: seconds allowed for one prediction call.
+        health_path: the path polled by ``ready()``.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        name: str,
+        base_url: str,
+        version: str | None = None,
+        class_names: Sequence[str] | None = None,
+        timeout: float = 10.0,
+        health_path: str = "/health/ping",
+    ) -> None:
+        self.name = name
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._version = version
+        self._metadata_version: str | None = None
+        self._class_names = list(class_names) if class_names else None
+        self._timeout = httpx.Timeout(timeout)
+        self._health_url = self._base + health_path
+
+    async def predict(self, rows: Sequence[Sequence[float]]) -> ModelOutput:
+        started = time.perf_counter()
+        body = await send_json(
+            self._http,
+            "POST",
+            self._base + PREDICTIONS_PATH,
+            body={"data": {"ndarray": [list(row) for row in rows]}},
+            timeout=self._timeout,
+        )
+        latency_ms = (time.perf_counter() - started) * 1000
+        predictions = parse_predictions(body, len(rows), self._class_names)
+        version = self._version or _version_from_meta(body) or await self._version_from_metadata()
+        return ModelOutput(predictions, self.name, version, latency_ms)
+
+    async def ready(self) -> bool:
+        return await probe(self._http, self._health_url, timeout=2.0)
+
+    async def _version_from_metadata(self) -> str:
+        # Asked once per client: a model without a metadata endpoint must not cost a second
+        # request on every prediction.
+        if self._metadata_version is None:
+            self._metadata_version = UNKNOWN_VERSION
+            try:
+                metadata = await send_json(
+                    self._http, "GET", self._base + METADATA_PATH, timeout=self._timeout
+                )
+            except ModelError:
+                return self._metadata_version
+            versions = metadata.get("versions") if isinstance(metadata, dict) else None
+            if isinstance(versions, list) and versions and isinstance(versions[0], str):
+                self._metadata_version = versions[0]
+        return self._metadata_version
+
+
+def parse_predictions(
+    body: Any, expected_rows: int, class_names: Sequence[str] | None = None
+) -> list[RowPrediction]:
+    """Turn a Seldon v1 response body into one ``RowPrediction`` per input row.
+
+    Understands ``data.ndarray`` and ``data.tensor``. A row of several numbers is a probability
+    per class, named by ``data.names`` (or ``class_names``, or the class index); the label is
+    then the most probable class. A scalar, or a row of one value, is a plain label.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise BadModelResponse("model response has no 'data' object")
+    values = _values(data)
+    if len(values) != expected_rows:
+        raise BadModelResponse(f"model returned {len(values)} rows for {expected_rows} inputs")
+    names = data.get("names") or class_names
+    if names is not None and not (
+        isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+    ):
+        raise BadModelResponse("model response 'names' is not a list of strings")
+    return [_row(value, names) for value in values]
+
+
+def _values(data: dict[str, Any]) -> list[Any]:
+    if "ndarray" in data:
+        values = data["ndarray"]
+        if not isinstance(values, list):
+            raise BadModelResponse("model response 'ndarray' is not a list")
+        return values
+    tensor = data.get("tensor")
+    if isinstance(tensor, dict):
+        shape, flat = tensor.get("shape"), tensor.get("values")
+        if not (isinstance(shape, list) and isinstance(flat, list) and 1 <= len(shape) <= 2):
+            raise BadModelResponse("model response 'tensor' needs a 1-D or 2-D shape and values")
+        if len(shape) == 1:
+            return flat
+        rows, width = shape
+        if not (isinstance(rows, int) and isinstance(width, int)) or rows * width != len(flat):
+            raise BadModelResponse(f"tensor shape {shape} does not match {len(flat)} values")
+        return [flat[i * width : (i + 1) * width] for i in range(rows)]
+    raise BadModelResponse("model response 'data' has neither 'ndarray' nor 'tensor'")
+
+
+def _row(value: Any, names: Sequence[str] | None) -> RowPrediction:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, list):
+        return RowPrediction(label=_label(value))
+    if not value or not all(_is_number(p) for p in value):
+        raise BadModelResponse(f"model returned a row that is not a probability vector: {value!r}")
+    if names is None:
+        names = [str(i) for i in range(len(value))]
+    if len(names) != len(value):
+        raise BadModelResponse(f"model returned {len(value)} probabilities for {len(names)} classes")
+    probabilities = {name: float(p) for name, p in zip(names, value, strict=True)}
+    label = max(probabilities, key=probabilities.__getitem__)
+    return RowPrediction(label=label, probabilities=probabilities)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if _is_number(value):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else str(number)
+    raise BadModelResponse(f"model returned a label that is neither text nor a number: {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _version_from_meta(body: dict[str, Any]) -> str | None:
+    # A SeldonDeployment's executor records each graph node's image in meta.requestPath,
+    # e.g. {"classifier": "registry/iris:1.4"}: the tag is the version that answered.
+    meta = body.get("meta")
+    path = meta.get("requestPath") if isinstance(meta, dict) else None
+    if isinstance(path, dict) and len(path) == 1:
+        image = next(iter(path.values()))
+        if isinstance(image, str) and ":" in image.rsplit("/", 1)[-1]:
+            return image.rsplit(":", 1)[1]
+    return None

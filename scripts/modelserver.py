@@ -1,0 +1,171 @@
+"""Run the example model server in its own cached virtual environment.
+
+``python scripts/modelserver.py seldon --port 9000`` builds (once) a virtual environment from
+``deploy/model/requirements.txt``, trains the iris model into a work folder and serves it with
+the ``seldon-core`` microservice until interrupted. The tests start servers through the same
+functions, so what a newcomer runs is what CI tests.
+
+Standard library only: it runs before mlgraph's own environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import venv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_DIR = ROOT / "deploy" / "model"
+KINDS = {"seldon": MODEL_DIR / "requirements.txt"}
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlgraph"
+
+
+@dataclass
+class ModelServer:
+    """A running model server: ``url`` is its HTTP base, ``log`` its combined output."""
+
+    kind: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MLGRAPH_CACHE_DIR", DEFAULT_CACHE))
+
+
+def ensure_venv(kind: str) -> Path:
+    """The virtual environment for ``kind``, built on first use and keyed by its requirements.
+
+    A lock file makes concurrent callers wait for one build instead of racing.
+    """
+    requirements = KINDS[kind]
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    target = cache_dir() / "venvs" / f"{kind}-{digest}-py{sys.version_info[0]}{sys.version_info[1]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            _build_venv(target, requirements)
+    return target
+
+
+def _build_venv(target: Path, requirements: Path) -> None:
+    print(f"building the {target.name} model environment (once; cached in {target})", flush=True)
+    if target.exists():
+        subprocess.run(["rm", "-rf", str(target)], check=True)
+    venv.create(target, with_pip=True)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "-r", str(requirements)], check=True)
+    (target / ".complete").write_text("ok\n")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def train_model(env: Path, out: Path) -> Path:
+    """Train the example iris model with the server's own scikit-learn and write it to ``out``."""
+    subprocess.run(
+        [str(env / "bin" / "python"), str(MODEL_DIR / "train.py"), str(out)],
+        cwd=MODEL_DIR,
+        check=True,
+    )
+    return out
+
+
+def start_seldon(workdir: Path, *, port: int | None = None, version: str = "v1") -> ModelServer:
+    """Start the seldon-core microservice serving ``IrisClassifier`` and wait until it answers."""
+    env_dir = ensure_venv("seldon")
+    model_file = train_model(env_dir, workdir / "iris.joblib")
+    port = port or free_port()
+    log = workdir / f"seldon-{port}.log"
+    command = [
+        str(env_dir / "bin" / "seldon-core-microservice"),
+        "IrisClassifier",
+        "--service-type", "MODEL",
+        "--http-port", str(port),
+        "--grpc-port", str(free_port()),
+        "--metrics-port", str(free_port()),
+        "--workers", "1",
+        "--log-level", "WARNING",
+    ]  # fmt: skip
+    environment = {**os.environ, "MODEL_FILE": str(model_file), "MODEL_VERSION": version}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command, cwd=MODEL_DIR, env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = ModelServer("seldon", f"http://127.0.0.1:{port}", process, log)
+    wait_ready(server, server.url + "/health/ping")
+    return server
+
+
+def wait_ready(server: ModelServer, url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.3)
+    server.stop()
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{server.kind} model server did not become ready at {url}:\n{tail}")
+
+
+@contextlib.contextmanager
+def running(kind: str, workdir: Path, *, port: int | None = None) -> Iterator[ModelServer]:
+    starters = {"seldon": start_seldon}
+    server = starters[kind](workdir, port=port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--prepare", action="store_true", help="only build the environment")
+    args = parser.parse_args()
+    if args.prepare:
+        print(ensure_venv(args.kind))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mlgraph-model-") as tmp:
+        with running(args.kind, Path(tmp), port=args.port) as server:
+            print(f"{args.kind} model server ready at {server.url}", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.process.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
