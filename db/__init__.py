@@ -4,13 +4,13 @@ Nothing here knows about GraphQL or the model servers; functions take a session 
 """
 
 from db import predictions
-from db.errors import DuplicateRequestId
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
+from db.errors import DuplicateRequestId
 from db.tables import Prediction
 
 __all__ = [
-    "DuplicateRequestId",
     "STORAGE_ERRORS",
+    "DuplicateRequestId",
     "Prediction",
     "Sessions",
     "make_engine",

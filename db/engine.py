@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, exc, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 __all__ = ["STORAGE_ERRORS", "Sessions", "make_engine", "make_sessionmaker", "ping"]
 
@@ -41,7 +45,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
 
 def make_sessionmaker(engine: AsyncEngine) -> Sessions:
     """Sessions that keep their objects readable after commit, for returning them to callers."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.errors import DuplicateRequestId
 from db.tables import Prediction
@@ -90,8 +91,8 @@ async def get_predictions_by_request_id(
     """The rows stored by one classify call, in the order they were sent."""
     statement = (
         select(Prediction)
-        .where(Prediction.request_id == request_id)  # type: ignore[arg-type]
-        .order_by(Prediction.row_index)  # type: ignore[arg-type]
+        .where(col(Prediction.request_id) == request_id)
+        .order_by(col(Prediction.row_index))
     )
     return list((await session.scalars(statement)).all())
 
@@ -111,16 +112,16 @@ async def list_predictions(
     Ties in ``created_at`` are ordered by ``id``, so ``after`` (keyset pagination) visits every
     row exactly once, on any page, at the cost of one index range scan.
     """
-    created_at, row_id = Prediction.__table__.c.created_at, Prediction.__table__.c.id
+    created_at, row_id = col(Prediction.created_at), col(Prediction.id)
     statement = select(Prediction).order_by(created_at.desc(), row_id.desc()).limit(limit)
     if since is not None:
         statement = statement.where(created_at >= since)
     if until is not None:
         statement = statement.where(created_at < until)
     if model_name is not None:
-        statement = statement.where(Prediction.model_name == model_name)  # type: ignore[arg-type]
+        statement = statement.where(col(Prediction.model_name) == model_name)
     if label is not None:
-        statement = statement.where(Prediction.label == label)  # type: ignore[arg-type]
+        statement = statement.where(col(Prediction.label) == label)
     if after is not None:
         statement = statement.where(tuple_(created_at, row_id) < tuple_(after.created_at, after.id))
     return list((await session.scalars(statement)).all())

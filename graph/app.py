@@ -84,9 +84,7 @@ def create_app(
         finally:
             await engine.dispose()
 
-    graphql = GraphQLApp(
-        build_schema(), graphql_ide="graphiql" if settings.graphiql else None
-    )
+    graphql = GraphQLApp(build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),

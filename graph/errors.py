@@ -8,7 +8,7 @@
     ├── Conflict             CONFLICT             e.g. a request id reused with other features
     ├── ModelUnavailable     MODEL_UNAVAILABLE    model down, timing out or failing; retry later
     ├── BadModelResponse     BAD_MODEL_RESPONSE   the model answered something unreadable
-    └── StorageUnavailable   STORAGE_UNAVAILABLE  the database failed; retry with the same request id
+    └── StorageUnavailable   STORAGE_UNAVAILABLE  database failed; retry with the same request id
 
 ``ErrorCodes`` (a schema extension) puts each error's code into the response. GraphQL's own
 parse and validation errors get ``GRAPHQL_PARSE_FAILED`` / ``GRAPHQL_VALIDATION_FAILED``, bad
@@ -106,7 +106,7 @@ def _with_code(error: GraphQLError) -> GraphQLError:
         logger.warning("database unavailable: %r", original)
         message = "the database is unavailable; retry later"
         return _copy(error, message, {"code": StorageUnavailable.code})
-    if original is not None:
+    if original is not None and not isinstance(original, GraphQLError):
         logger.error("unexpected error", exc_info=original)
         return _copy(error, "internal server error", {"code": "INTERNAL"})
     return _copy(error, error.message, {**(error.extensions or {}), "code": _graphql_code(error)})

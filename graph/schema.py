@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes
 from graph.resolvers.classify import ClassifyMutations
@@ -21,5 +23,14 @@ class Mutation(ClassifyMutations):
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # ErrorCodes logs what is unexpected; expected errors (bad input, model down) are
+        # answers, not incidents, and must not fill the logs with tracebacks.
+        return
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[ErrorCodes])
+    return Schema(query=Query, mutation=Mutation, extensions=[ErrorCodes])

@@ -23,9 +23,7 @@ def check_rows(rows: Sequence[Sequence[float]], *, max_rows: int, max_features: 
     if width == 0:
         raise BadUserInput("a row has no features", argument="rows")
     if width > max_features:
-        raise BadUserInput(
-            f"too many features per row: {width} > {max_features}", argument="rows"
-        )
+        raise BadUserInput(f"too many features per row: {width} > {max_features}", argument="rows")
     for index, row in enumerate(rows):
         if len(row) != width:
             raise BadUserInput(

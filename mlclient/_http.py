@@ -37,7 +37,9 @@ async def send_json(
     except httpx.TimeoutException as exc:
         raise ModelTimeout(f"model server did not answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise ModelUnreachable(f"cannot reach the model server: {exc or type(exc).__name__}") from exc
+        raise ModelUnreachable(
+            f"cannot reach the model server: {exc or type(exc).__name__}"
+        ) from exc
     detail = response.text[:_DETAIL_LIMIT]
     if response.status_code >= 500:
         raise ModelServerError(response.status_code, detail)
@@ -46,7 +48,9 @@ async def send_json(
     try:
         return response.json()
     except ValueError as exc:
-        raise BadModelResponse(f"model server answered with a body that is not JSON: {detail!r}") from exc
+        raise BadModelResponse(
+            f"model server answered with a body that is not JSON: {detail!r}"
+        ) from exc
 
 
 async def probe(http: httpx.AsyncClient, url: str, *, timeout: float) -> bool:

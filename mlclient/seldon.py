@@ -147,7 +147,9 @@ def _row(value: Any, names: Sequence[str] | None) -> RowPrediction:
     if names is None:
         names = [str(i) for i in range(len(value))]
     if len(names) != len(value):
-        raise BadModelResponse(f"model returned {len(value)} probabilities for {len(names)} classes")
+        raise BadModelResponse(
+            f"model returned {len(value)} probabilities for {len(names)} classes"
+        )
     probabilities = {name: float(p) for name, p in zip(names, value, strict=True)}
     label = max(probabilities, key=probabilities.__getitem__)
     return RowPrediction(label=label, probabilities=probabilities)

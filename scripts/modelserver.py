@@ -130,10 +130,12 @@ def wait_ready(server: ModelServer, url: str, timeout: float = 90.0) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             break
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.3)
     server.stop()
     tail = server.log.read_text(errors="replace")[-3000:]
@@ -159,11 +161,13 @@ def main() -> int:
     if args.prepare:
         print(ensure_venv(args.kind))
         return 0
-    with tempfile.TemporaryDirectory(prefix="mlgraph-model-") as tmp:
-        with running(args.kind, Path(tmp), port=args.port) as server:
-            print(f"{args.kind} model server ready at {server.url}", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                server.process.wait()
+    with (
+        tempfile.TemporaryDirectory(prefix="mlgraph-model-") as tmp,
+        running(args.kind, Path(tmp), port=args.port) as server,
+    ):
+        print(f"{args.kind} model server ready at {server.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.process.wait()
     return 0
 
 

@@ -74,7 +74,9 @@ class PredictionQueries:
                 after=keyset,
             )
         page = rows[:limit]
-        edges = [PredictionEdge(cursor=encode_cursor(row), node=Prediction.from_row(row)) for row in page]
+        edges = [
+            PredictionEdge(cursor=encode_cursor(row), node=Prediction.from_row(row)) for row in page
+        ]
         return PredictionConnection(
             edges=edges,
             page_info=PageInfo(

@@ -1,0 +1,71 @@
+"""Migrations on both databases: one head, base -> head -> base, and models == migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import db  # noqa: F401 - registers the tables
+from graph.cli import alembic_config
+from tests.utils.migrations import migrate
+
+
+def _script() -> ScriptDirectory:
+    config = alembic_config("sqlite://")
+    assert isinstance(config, Config)
+    return ScriptDirectory.from_config(config)
+
+
+async def _inspect(url: str, fn: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(fn)
+    finally:
+        await engine.dispose()
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+def test_single_head_revision() -> None:
+    assert len(_script().get_heads()) == 1
+
+
+def test_upgrade_downgrade_round_trip_and_models_match(empty_database_url: str) -> None:
+    url = empty_database_url
+    migrate(url, "head")
+    expected = {t.name for t in SQLModel.metadata.sorted_tables} | {"alembic_version"}
+    assert asyncio.run(_inspect(url, _tables)) == expected
+    assert asyncio.run(_inspect(url, _diff)) == []
+
+    migrate(url, "base", down=True)
+    assert asyncio.run(_inspect(url, _tables)) == {"alembic_version"}
+
+    migrate(url, "head")
+    assert asyncio.run(_inspect(url, _diff)) == []
+
+
+def test_each_revision_steps_up_and_down(empty_database_url: str) -> None:
+    url = empty_database_url
+    revisions = [r.revision for r in reversed(list(_script().walk_revisions()))]
+    for revision in revisions:
+        migrate(url, revision)
+        migrate(url, "-1", down=True)
+        migrate(url, revision)
+    assert asyncio.run(_inspect(url, _diff)) == []

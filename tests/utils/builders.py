@@ -1,0 +1,38 @@
+"""Builders for stored rows, for tests that need history without calling a model."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import db
+
+
+async def create_random_prediction(
+    session: AsyncSession,
+    *,
+    created_at: datetime,
+    model_name: str = "iris",
+    label: str | None = None,
+    request_id: str | None = None,
+    row_index: int = 0,
+) -> db.Prediction:
+    """Store one prediction at an exact ``created_at`` (committed by the caller)."""
+    label = label or random.choice(["setosa", "versicolor", "virginica"])
+    row = db.Prediction(
+        id=uuid.uuid4(),
+        created_at=created_at,
+        model_name=model_name,
+        model_version="v1",
+        features=[round(random.uniform(0, 8), 2) for _ in range(4)],
+        label=label,
+        probabilities=None,
+        latency_ms=1.0,
+        request_id=request_id,
+        row_index=row_index,
+    )
+    session.add(row)
+    return row
