@@ -6,10 +6,11 @@ Nothing here knows about GraphQL or the model servers; functions take a session 
 from db import predictions
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId
-from db.tables import Prediction
+from db.tables import Actual, Prediction
 
 __all__ = [
     "STORAGE_ERRORS",
+    "Actual",
     "DuplicateRequestId",
     "Prediction",
     "Sessions",

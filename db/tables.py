@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from db.types import JSONVariant, UTCDateTime, utcnow
 
-__all__ = ["Prediction"]
+__all__ = ["Actual", "Prediction"]
 
 
 class Prediction(SQLModel, table=True):
@@ -43,3 +43,28 @@ class Prediction(SQLModel, table=True):
     latency_ms: float
     request_id: str | None = Field(default=None, max_length=200)
     row_index: int = Field(default=0)
+
+
+class Actual(SQLModel, table=True):
+    """What really happened for one prediction (its ground truth), at most one per prediction.
+
+    Recording an actual again replaces ``label``; ``updated_at`` says when the label last
+    changed and ``created_at`` when it was first recorded.
+    """
+
+    __tablename__ = "actuals"
+
+    prediction_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid(),
+            ForeignKey("predictions.id", name="fk_actuals_prediction_id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    label: str = Field(max_length=200)
+    created_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
+    updated_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
