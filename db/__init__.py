@@ -3,17 +3,19 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import predictions
+from db import apikeys, predictions
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId
-from db.tables import Actual, Prediction
+from db.tables import Actual, ApiKey, Prediction
 
 __all__ = [
     "STORAGE_ERRORS",
     "Actual",
+    "ApiKey",
     "DuplicateRequestId",
     "Prediction",
     "Sessions",
+    "apikeys",
     "make_engine",
     "make_sessionmaker",
     "ping",

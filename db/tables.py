@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from db.types import JSONVariant, UTCDateTime, utcnow
 
-__all__ = ["Actual", "Prediction"]
+__all__ = ["Actual", "ApiKey", "Prediction"]
 
 
 class Prediction(SQLModel, table=True):
@@ -67,4 +67,26 @@ class Actual(SQLModel, table=True):
     )
     updated_at: datetime = Field(
         sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    """A caller's API key. Only its SHA-256 is stored: the key itself is shown once, at creation.
+
+    ``prefix`` (the key's first characters) names the key in listings and for revocation
+    without revealing it.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=16, index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    scope: str = Field(max_length=16)
+    created_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )

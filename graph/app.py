@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -14,11 +15,13 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 import db
+from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.health import healthz, readyz
+from graph.limits import BodySizeLimit
 from graph.schema import build_schema
 from graph.settings import Settings
-from mlclient import SeldonClient
+from mlclient import CircuitBreaker, ResilientClient, RetryPolicy, SeldonClient
 
 __all__ = ["create_app"]
 
@@ -36,6 +39,7 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=state.settings,
             sessions=state.sessions,
             model=state.model,
+            authenticator=state.authenticator,
         )
 
 
@@ -66,7 +70,7 @@ def create_app(
             async with httpx.AsyncClient(
                 timeout=timeout, limits=limits, transport=model_transport
             ) as http:
-                model = SeldonClient(
+                seldon = SeldonClient(
                     http,
                     name=settings.model_name,
                     base_url=settings.model_url,
@@ -75,20 +79,42 @@ def create_app(
                     timeout=settings.model_timeout,
                     health_path=settings.model_health_path,
                 )
+                model = ResilientClient(
+                    seldon,
+                    retry=RetryPolicy(
+                        retries=settings.model_retries,
+                        backoff=settings.model_backoff,
+                        max_backoff=settings.model_max_backoff,
+                    ),
+                    breaker=CircuitBreaker(
+                        failure_threshold=settings.breaker_failures,
+                        reset_after=settings.breaker_reset_seconds,
+                    ),
+                    deadline=settings.model_deadline,
+                )
+                sessions = db.make_sessionmaker(engine)
                 yield {
                     "settings": settings,
                     "engine": engine,
-                    "sessions": db.make_sessionmaker(engine),
+                    "sessions": sessions,
                     "model": model,
+                    "authenticator": Authenticator(
+                        sessions,
+                        production=settings.environment == "production",
+                        cache_seconds=settings.api_key_cache_seconds,
+                    ),
                 }
         finally:
             await engine.dispose()
 
-    graphql = GraphQLApp(build_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+    graphql = GraphQLApp(
+        build_schema(settings), graphql_ide="graphiql" if settings.graphiql else None
+    )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

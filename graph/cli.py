@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import db
+from graph.auth import Scope, generate_key, hash_key
 from graph.settings import Settings
 
 __all__ = ["alembic_config", "main"]
@@ -40,10 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--down", action="store_true", help="downgrade to the revision instead, e.g. base"
     )
 
+    apikey = commands.add_parser("apikey", help="create, list and revoke API keys")
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
+    create = apikey_commands.add_parser("create", help="print a new key (shown only once)")
+    create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    apikey_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = apikey_commands.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key", help="the id or prefix shown by 'mlgraph apikey list'")
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.workers)
+    if args.command == "apikey":
+        return asyncio.run(_apikey(settings, args))
     return _migrate(settings, args.revision, down=args.down)
 
 
@@ -60,6 +75,38 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
         # The process runs behind a Kubernetes Service or a proxy that sets these headers.
         proxy_headers=True,
     )
+    return 0
+
+
+async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_sessionmaker(engine).begin() as session:
+            if args.apikey_command == "create":
+                key = generate_key()
+                row = await db.apikeys.create_api_key(
+                    session,
+                    name=args.name,
+                    scope=args.scope,
+                    prefix=key[:12],
+                    key_hash=hash_key(key),
+                )
+                print(f"created key {row.id} ({row.prefix}…) with scope {row.scope}:")
+                print(key)
+                print("store it now: it is not shown again and cannot be recovered.")
+                return 0
+            if args.apikey_command == "list":
+                for row in await db.apikeys.list_api_keys(session):
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                    print(f"{row.id}\t{row.prefix}…\t{row.scope}\t{state}\t{row.name}")
+                return 0
+            count = await db.apikeys.revoke_api_key(session, id_or_prefix=args.key)
+    finally:
+        await engine.dispose()
+    if count == 0:
+        print(f"no active key with id or prefix {args.key!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {count} key(s)")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
     import db
+    from graph.auth import Authenticator, Principal
     from graph.settings import Settings
     from mlclient import ModelClient
 
@@ -25,6 +26,7 @@ class State(TypedDict):
     engine: AsyncEngine
     sessions: db.Sessions
     model: ModelClient
+    authenticator: Authenticator
 
 
 @dataclass
@@ -36,3 +38,12 @@ class Context:
     settings: Settings
     sessions: db.Sessions
     model: ModelClient
+    authenticator: Authenticator
+    _principal: Principal | None = field(default=None, repr=False)
+
+    async def principal(self) -> Principal:
+        """Who is calling; the key is looked up at most once per request."""
+        if self._principal is None:
+            header = self.request.headers.get("authorization")
+            self._principal = await self.authenticator.authenticate(header)
+        return self._principal

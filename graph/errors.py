@@ -26,6 +26,7 @@ from strawberry.extensions import SchemaExtension
 
 import db
 import mlclient
+from graph.limits import limit_code
 
 __all__ = [
     "AppError",
@@ -80,6 +81,8 @@ def from_model_error(error: mlclient.ModelError) -> AppError:
     """The ``AppError`` a caller should see for a failed model call."""
     if isinstance(error, mlclient.ModelRejectedInput):
         return BadUserInput(str(error), modelStatus=error.status_code)
+    if isinstance(error, mlclient.ModelCircuitOpen):
+        return ModelUnavailable(str(error), retryAfter=round(error.retry_after, 1))
     if isinstance(error, mlclient.ModelServerError):
         return ModelUnavailable(str(error), modelStatus=error.status_code)
     if isinstance(error, mlclient.ModelUnavailable):
@@ -113,6 +116,9 @@ def _with_code(error: GraphQLError) -> GraphQLError:
 
 
 def _graphql_code(error: GraphQLError) -> str:
+    limit = limit_code(error.message)
+    if limit is not None:
+        return limit
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$"):

@@ -7,8 +7,10 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes
+from graph.limits import limit_extensions
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.predictions import PredictionQueries
+from graph.settings import Settings
 
 __all__ = ["build_schema"]
 
@@ -32,5 +34,8 @@ class Schema(strawberry.Schema):
         return
 
 
-def build_schema() -> strawberry.Schema:
-    return Schema(query=Query, mutation=Mutation, extensions=[ErrorCodes])
+def build_schema(settings: Settings) -> strawberry.Schema:
+    # ErrorCodes comes last so it sees the limiters' errors too.
+    return Schema(
+        query=Query, mutation=Mutation, extensions=[*limit_extensions(settings), ErrorCodes]
+    )

@@ -43,13 +43,44 @@ class Settings(BaseSettings):
     model_connect_timeout: float = Field(default=2.0, gt=0)
     model_max_connections: int = Field(default=100, ge=1)
     model_health_path: str = "/health/ping"
+    model_retries: int = Field(
+        default=2, ge=0, le=10, description="extra attempts, 502/503/504 and connection errors only"
+    )
+    model_backoff: float = Field(
+        default=0.05, ge=0, description="first retry waits up to this, doubling"
+    )
+    model_max_backoff: float = Field(default=1.0, ge=0)
+    model_deadline: float = Field(
+        default=15.0, gt=0, description="seconds for a call, retries included"
+    )
+    breaker_failures: int = Field(
+        default=5, ge=1, description="consecutive failures that open the circuit"
+    )
+    breaker_reset_seconds: float = Field(
+        default=10.0, gt=0, description="fail fast this long, then probe"
+    )
 
     max_batch_rows: int = Field(default=1000, ge=1, description="rows per classify call")
     max_features: int = Field(default=1000, ge=1, description="features per row")
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
 
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request body")
+    max_query_depth: int = Field(default=10, ge=2)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(
+        default=20_000, ge=100, description="tokens per document; send large rows as variables"
+    )
+
     graphiql: bool = Field(default=True, description="serve the GraphiQL explorer at /graphql")
+    introspection: bool = Field(default=True, description="answer __schema/__type queries")
+
+    anonymous_read: bool = Field(
+        default=False, description="callers without a key may read history once keys exist"
+    )
+    api_key_cache_seconds: float = Field(
+        default=10.0, ge=0, description="how long a key lookup (and a revocation) is remembered"
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

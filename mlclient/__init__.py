@@ -7,6 +7,7 @@ and plain arguments, and returns plain data or raises ``mlclient.errors.ModelErr
 from mlclient.client import ModelClient
 from mlclient.errors import (
     BadModelResponse,
+    ModelCircuitOpen,
     ModelError,
     ModelRejectedInput,
     ModelServerError,
@@ -15,10 +16,13 @@ from mlclient.errors import (
     ModelUnreachable,
 )
 from mlclient.models import ModelOutput, RowPrediction
+from mlclient.resilience import CircuitBreaker, ResilientClient, RetryPolicy
 from mlclient.seldon import SeldonClient
 
 __all__ = [
     "BadModelResponse",
+    "CircuitBreaker",
+    "ModelCircuitOpen",
     "ModelClient",
     "ModelError",
     "ModelOutput",
@@ -27,6 +31,8 @@ __all__ = [
     "ModelTimeout",
     "ModelUnavailable",
     "ModelUnreachable",
+    "ResilientClient",
+    "RetryPolicy",
     "RowPrediction",
     "SeldonClient",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -25,15 +26,23 @@ async def send_json(
     *,
     body: Any = None,
     timeout: httpx.Timeout | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
-    """Send one request and return its decoded JSON body, or raise a ``ModelError``."""
+    """Send one request and return its decoded JSON body, or raise a ``ModelError``.
+
+    ``headers`` are added to the client's own, e.g. ``Seldon-Model`` for a Seldon Core v2 mesh.
+    """
     try:
         response = await http.request(
             method,
             url,
             json=body,
+            headers=headers,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
+    except httpx.ConnectTimeout as exc:
+        # No connection was made, so nothing reached the model: as safe to retry as a refusal.
+        raise ModelUnreachable("timed out connecting to the model server") from exc
     except httpx.TimeoutException as exc:
         raise ModelTimeout(f"model server did not answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
@@ -53,10 +62,16 @@ async def send_json(
         ) from exc
 
 
-async def probe(http: httpx.AsyncClient, url: str, *, timeout: float) -> bool:
+async def probe(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> bool:
     """True when ``GET url`` answers 2xx within ``timeout`` seconds."""
     try:
-        response = await http.get(url, timeout=timeout)
+        response = await http.get(url, headers=headers, timeout=timeout)
     except httpx.HTTPError:
         return False
     return response.is_success

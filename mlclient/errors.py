@@ -4,9 +4,10 @@ The tree, so callers can catch as broadly as they need::
 
     ModelError
     ├── ModelUnavailable          the server could not give an answer; retrying later may help
-    │   ├── ModelUnreachable      connection refused, DNS failure, connection reset
-    │   ├── ModelTimeout          no answer within the configured timeout
-    │   └── ModelServerError      the server answered 5xx
+    │   ├── ModelUnreachable      connection refused or timed out, DNS failure, reset
+    │   ├── ModelTimeout          no answer within the configured timeout or deadline
+    │   ├── ModelServerError      the server answered 5xx
+    │   └── ModelCircuitOpen      recent calls failed: not calling until the cool-down ends
     ├── ModelRejectedInput        the server answered 4xx: it refused these features
     └── BadModelResponse          the server answered 2xx with a body we cannot read
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadModelResponse",
+    "ModelCircuitOpen",
     "ModelError",
     "ModelRejectedInput",
     "ModelServerError",
@@ -50,6 +52,14 @@ class ModelServerError(ModelUnavailable):
         super().__init__(f"model server answered {status_code}: {detail}")
         self.status_code = status_code
         self.detail = detail
+
+
+class ModelCircuitOpen(ModelUnavailable):
+    """Calls fail fast: the server failed repeatedly; it gets ``retry_after`` s to recover."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"model server is failing; not calling it for {retry_after:.1f} s")
+        self.retry_after = retry_after
 
 
 class ModelRejectedInput(ModelError):

@@ -10,6 +10,7 @@ from strawberry.types import Info
 import db
 import mlclient
 from db import predictions as queries
+from graph.auth import CanPredict
 from graph.context import Context
 from graph.errors import Conflict, StorageUnavailable, from_model_error
 from graph.types.prediction import Prediction
@@ -43,10 +44,11 @@ class ClassifyResult:
 @strawberry.type
 class ClassifyMutations:
     @strawberry.mutation(
+        permission_classes=[CanPredict],
         description=(
             "Send feature rows to the model and store one prediction per row. The answer is "
             "sent only after the predictions are committed; when the call fails nothing is stored."
-        )
+        ),
     )
     async def classify(self, info: Info[Context, None], input: ClassifyInput) -> ClassifyResult:
         context, settings = info.context, info.context.settings

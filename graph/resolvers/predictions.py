@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from db import predictions as queries
+from graph.auth import CanRead
 from graph.context import Context
 from graph.cursors import decode_cursor, encode_cursor
 from graph.errors import BadUserInput
@@ -25,7 +26,10 @@ DateArg = Annotated[
 
 @strawberry.type
 class PredictionQueries:
-    @strawberry.field(description="One stored prediction, or null when there is none.")
+    @strawberry.field(
+        permission_classes=[CanRead],
+        description="One stored prediction, or null when there is none.",
+    )
     async def prediction(self, info: Info[Context, None], id: strawberry.ID) -> Prediction | None:
         try:
             prediction_id = uuid.UUID(str(id))
@@ -36,7 +40,8 @@ class PredictionQueries:
         return Prediction.from_row(row) if row else None
 
     @strawberry.field(
-        description="Stored predictions, newest first: since <= createdAt < until, paged."
+        permission_classes=[CanRead],
+        description="Stored predictions, newest first: since <= createdAt < until, paged.",
     )
     async def predictions(
         self,

@@ -125,3 +125,25 @@ async def test_database_failure_after_model_answered_is_storage_unavailable(
     async with app_client(transport=httpx.MockTransport(_ok(["a"])), database_url=broken) as client:
         body = await graphql(client, CLASSIFY, rows=[[1.0]], requestId="r-1")
     assert error_codes(body) == ["STORAGE_UNAVAILABLE"]
+
+
+async def test_open_circuit_is_model_unavailable_with_retry_after(
+    app_client: AppClient, session: AsyncSession
+) -> None:
+    calls: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("refused")
+
+    settings: dict[str, object] = {
+        "breaker_failures": 2,
+        "breaker_reset_seconds": 30,
+        "model_retries": 0,
+    }
+    async with app_client(transport=httpx.MockTransport(refuse), **settings) as client:
+        bodies = [await graphql(client, CLASSIFY, rows=IRIS_ROWS) for _ in range(3)]
+    assert [error_codes(b) for b in bodies] == [["MODEL_UNAVAILABLE"]] * 3
+    assert len(calls) == 2
+    assert 0 < bodies[2]["errors"][0]["extensions"]["retryAfter"] <= 30
+    assert await _count(session) == 0

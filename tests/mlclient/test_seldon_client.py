@@ -89,7 +89,7 @@ def _answering(status: int, content: bytes) -> Callable[[httpx.Request], httpx.R
     [
         (_raising(httpx.ConnectError("refused")), ModelUnreachable),
         (_raising(httpx.ReadTimeout("slow")), ModelTimeout),
-        (_raising(httpx.ConnectTimeout("slow")), ModelTimeout),
+        (_raising(httpx.ConnectTimeout("slow")), ModelUnreachable),
         (_raising(httpx.RemoteProtocolError("reset")), ModelUnreachable),
         (_answering(500, b"boom"), ModelServerError),
         (_answering(503, b"busy"), ModelServerError),

@@ -1,0 +1,122 @@
+"""Limits on what one request may ask of the server, each failing with a coded error.
+
+Batch size, features per row and page size are checked by the resolvers (graph/validation.py);
+this module holds the ones that act before a resolver runs: the request body size (an ASGI
+middleware) and the document's depth, aliases and tokens (Strawberry's validation extensions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from graph.settings import Settings
+
+__all__ = ["BodySizeLimit", "limit_code", "limit_extensions"]
+
+# Strawberry's and graphql-core's messages for each limit, and the code each one gets.
+_LIMIT_MESSAGES = {
+    "exceeds maximum operation depth": "QUERY_TOO_DEEP",
+    "aliases found. Allowed:": "TOO_MANY_ALIASES",
+    "Document contains more than": "TOO_MANY_TOKENS",
+    "introspection has been disabled": "INTROSPECTION_DISABLED",
+}
+
+
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories for the limiters: Strawberry builds a fresh extension per operation."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return extensions
+
+
+def limit_code(message: str) -> str | None:
+    """The code of a limit's error message, or None for other errors."""
+    for fragment, code in _LIMIT_MESSAGES.items():
+        if fragment in message:
+            return code
+    return None
+
+
+class BodySizeLimit:
+    """Answer 413 with a coded GraphQL-style error for bodies over ``max_bytes``.
+
+    Checks ``Content-Length`` first and also counts streamed chunks, so a chunked upload
+    without a length cannot get past it.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(send)
+            return
+
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # To the app the client has gone away: it stops reading and answers
+                    # nothing we pass on. Raising instead would reach the GraphQL view,
+                    # which turns exceptions into 200 responses.
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "data": None,
+                "errors": [
+                    {
+                        "message": f"request body over {self.max_bytes} bytes; "
+                        "send fewer rows per call",
+                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                    }
+                ],
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
