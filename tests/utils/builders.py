@@ -19,6 +19,9 @@ async def create_random_prediction(
     label: str | None = None,
     request_id: str | None = None,
     row_index: int = 0,
+    features: list[float] | None = None,
+    latency_ms: float = 1.0,
+    probabilities: dict[str, float] | None = None,
 ) -> db.Prediction:
     """Store one prediction at an exact ``created_at`` (committed by the caller)."""
     label = label or random.choice(["setosa", "versicolor", "virginica"])
@@ -27,10 +30,12 @@ async def create_random_prediction(
         created_at=created_at,
         model_name=model_name,
         model_version="v1",
-        features=[round(random.uniform(0, 8), 2) for _ in range(4)],
+        features=features
+        if features is not None
+        else [round(random.uniform(0, 8), 2) for _ in range(4)],
         label=label,
-        probabilities=None,
-        latency_ms=1.0,
+        probabilities=probabilities,
+        latency_ms=latency_ms,
         request_id=request_id,
         row_index=row_index,
     )
