@@ -3,7 +3,7 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import apikeys, predictions
+from db import actuals, apikeys, predictions, stats
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId
 from db.tables import Actual, ApiKey, Prediction
@@ -15,9 +15,11 @@ __all__ = [
     "DuplicateRequestId",
     "Prediction",
     "Sessions",
+    "actuals",
     "apikeys",
     "make_engine",
     "make_sessionmaker",
     "ping",
     "predictions",
+    "stats",
 ]
