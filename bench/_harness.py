@@ -1,0 +1,384 @@
+"""What every benchmark shares: servers as subprocesses, a throwaway database and wrk.
+
+Everything listens on 127.0.0.1, every load run is bounded by ``wrk -d`` and every process and
+database made here is removed on exit. Not a test module: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PROJECT_BIN = ROOT / ".venv" / "bin"
+BENCH_BIN = BENCH / ".venv" / "bin"
+LUA = BENCH / "post.lua"
+PG = "postgres@127.0.0.1:5432"
+
+if str(ROOT) not in sys.path:
+    # Lets the benchmarks import scripts.modelserver (and db/ for EXPLAIN) from the checkout.
+    sys.path.insert(0, str(ROOT))
+
+# One iris row per call, as in PERF.md's figures.
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+CLASSIFY_QUERY = (
+    "mutation Classify($rows: [[Float!]!]!) { classify(input: {rows: $rows}) "
+    "{ predictions { id label probabilities { label probability } } } }"
+)
+BODIES = {
+    "direct": json.dumps({"data": {"ndarray": [IRIS_ROW]}}),
+    "mlgraph": json.dumps({"query": CLASSIFY_QUERY, "variables": {"rows": [IRIS_ROW]}}),
+    "seed": json.dumps({"rows": [IRIS_ROW]}),
+}
+
+
+# Where mlgraph runs from: the checkout as it is, or a snapshot of a commit (use_ref).
+SOURCE = ROOT
+
+
+@contextlib.contextmanager
+def use_ref(ref: str | None) -> Iterator[str]:
+    """Run mlgraph from ``git archive ref`` instead of the work tree (which others may be
+    editing); yields a description of the code under test."""
+    global SOURCE
+    if ref is None:
+        yield machine()["commit"]
+        return
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mlgraph-src-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", ref],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        SOURCE = Path(tmp)
+        try:
+            yield f"{commit} (git archive {ref})"
+        finally:
+            SOURCE = ROOT
+
+
+def mlgraph_command(*args: str | int) -> list[str]:
+    """``mlgraph ARGS`` run from SOURCE with the project venv's Python."""
+    return [str(PROJECT_BIN / "python"), "-m", "graph.cli", *[str(a) for a in args]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def machine() -> dict[str, str]:
+    """nproc and the CPU model, for the results table."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "graph", "db", "mlclient"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "commit": commit + (" (+uncommitted changes in graph/db/mlclient)" if dirty else ""),
+    }
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_http(server: Server, path: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(server.url + path, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    server.stop()
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{server.name} did not answer {path}:\n{tail}")
+
+
+def spawn(
+    name: str, command: Sequence[str | Path], workdir: Path, env: dict[str, str], cwd: Path = ROOT
+) -> Server:
+    port = int(env["BENCH_PORT"])
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(c) for c in command],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(name, f"http://127.0.0.1:{port}", process, log)
+
+
+def start_model(workdir: Path) -> Server:
+    """The real seldon-core microservice (1 gunicorn worker), via scripts/modelserver.py."""
+    from scripts.modelserver import start_seldon
+
+    model = start_seldon(workdir)
+    return Server("seldon", model.url, model.process, model.log)
+
+
+def start_mlgraph(
+    workdir: Path, database_url: str, model_url: str, extra_env: dict[str, str] | None = None
+) -> Server:
+    """``mlgraph serve`` with one worker and otherwise its default settings."""
+    port = free_port()
+    env = {
+        "BENCH_PORT": str(port),
+        "MLGRAPH_DATABASE_URL": database_url,
+        "MLGRAPH_MODEL_URL": model_url,
+        "MLGRAPH_WORKERS": "1",
+        **(extra_env or {}),
+    }
+    server = spawn("mlgraph", mlgraph_command("serve", "--port", port), workdir, env, SOURCE)
+    wait_http(server, "/healthz")
+    return server
+
+
+def start_seed(workdir: Path, database_name: str, model_url: str) -> Server:
+    """bench/seed_wrapper.py under uvicorn (one worker), from the bench venv."""
+    if not (BENCH_BIN / "uvicorn").exists():
+        raise SystemExit("bench/.venv is missing: see bench/README.md (make the bench venv)")
+    port = free_port()
+    env = {
+        "BENCH_PORT": str(port),
+        "SEED_DATABASE_URL": f"postgresql+psycopg://{PG}/{database_name}",
+        "SEED_MODEL_URL": model_url,
+    }
+    command = [
+        BENCH_BIN / "uvicorn", "seed_wrapper:app", "--app-dir", BENCH,
+        "--host", "127.0.0.1", "--port", port, "--workers", "1",
+    ]  # fmt: skip
+    server = spawn("seed", command, workdir, env)
+    wait_http(server, "/health")
+    return server
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` and its children (uvicorn may fork a worker), in KiB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(f"postgresql://{PG}/postgres")
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new ``mlgraph_bench_<random>`` database migrated by ``mlgraph migrate``; dropped after."""
+    name = f"mlgraph_bench_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    try:
+        env = {**os.environ, "MLGRAPH_DATABASE_URL": asyncpg_url(name)}
+        subprocess.run(mlgraph_command("migrate"), env=env, check=True, cwd=SOURCE)
+        yield name
+    finally:
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def asyncpg_url(database_name: str) -> str:
+    return f"postgresql+asyncpg://{PG}/{database_name}"
+
+
+async def _count(database_name: str, table: str) -> int:
+    import asyncpg
+
+    connection = await asyncpg.connect(f"postgresql://{PG}/{database_name}")
+    try:
+        exists = await connection.fetchval("SELECT to_regclass($1)", table)
+        return int(await connection.fetchval(f"SELECT count(*) FROM {table}")) if exists else 0
+    finally:
+        await connection.close()
+
+
+def count_rows(database_name: str, table: str) -> int:
+    return asyncio.run(_count(database_name, table))
+
+
+def settled_count(database_name: str, table: str, timeout: float = 15.0) -> int:
+    """The row count once requests still in flight when wrk stopped have committed."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = count_rows(database_name, table), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = count_rows(database_name, table)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= 1.0:
+            break
+    return last
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One wrk run against one target."""
+
+    target: str
+    concurrency: int
+    requests: int
+    seconds: float
+    sent: int
+    ok: int
+    bad: int
+    socket_errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def need_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
+    return wrk
+
+
+def wrk(
+    target: str,
+    url: str,
+    *,
+    concurrency: int,
+    duration: float,
+    body: str = "",
+    method: str = "POST",
+    bad_mark: str = "",
+    threads: int = 1,
+) -> Run:
+    """Run wrk for ``duration`` seconds with ``concurrency`` connections and parse its summary.
+
+    One wrk thread by default: it needs far less than a core at these rates, and the servers
+    need every core they can get on a 2-core machine.
+    """
+    command = [
+        need_wrk(), "-t", str(min(threads, concurrency)), "-c", str(concurrency),
+        "-d", f"{duration:g}s", "--timeout", "30s", "-s", str(LUA), url,
+    ]  # fmt: skip
+    env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": body, "WRK_BAD_MARK": bad_mark}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 60)
+    line = next((x for x in result.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return Run(
+        target=target,
+        concurrency=concurrency,
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        # wrk calls request() once more on its first thread to verify the script.
+        sent=data["sent"] - 1,
+        ok=data["ok"],
+        bad=data["bad"],
+        socket_errors=data["connect_errors"]
+        + data["read_errors"]
+        + data["write_errors"]
+        + data["timeouts"],
+        p50_ms=data["p50_us"] / 1000,
+        p95_ms=data["p95_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation, like numpy's default."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table, readable in a terminal too."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
