@@ -19,6 +19,8 @@ from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
+from graph.metrics import metrics_endpoint, watch_pool
+from graph.observability import RequestLog
 from graph.schema import build_schema
 from graph.settings import Settings
 from mlclient import CircuitBreaker, ResilientClient, RetryPolicy, SeldonClient
@@ -61,6 +63,7 @@ def create_app(
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
         )
+        watch_pool(engine)
         timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
         limits = httpx.Limits(
             max_connections=settings.model_max_connections,
@@ -115,6 +118,10 @@ def create_app(
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
     ]
-    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [
+        Middleware(RequestLog),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+    ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import db
 from graph.auth import Scope, generate_key, hash_key
+from graph.observability import logging_config
 from graph.settings import Settings
 
 __all__ = ["alembic_config", "main"]
@@ -72,6 +73,10 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
+        # In-flight requests (their commits included) get this long after SIGTERM; keep it
+        # under the pod's terminationGracePeriodSeconds.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # The process runs behind a Kubernetes Service or a proxy that sets these headers.
         proxy_headers=True,
     )

@@ -8,6 +8,7 @@ from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes
 from graph.limits import limit_extensions
+from graph.metrics import OperationMetrics
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.predictions import PredictionQueries
 from graph.settings import Settings
@@ -35,7 +36,9 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # ErrorCodes comes last so it sees the limiters' errors too.
+    # Extensions exit in reverse order: ErrorCodes, last, sets the codes OperationMetrics counts.
     return Schema(
-        query=Query, mutation=Mutation, extensions=[*limit_extensions(settings), ErrorCodes]
+        query=Query,
+        mutation=Mutation,
+        extensions=[*limit_extensions(settings), OperationMetrics, ErrorCodes],
     )

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
         default=20_000, ge=100, description="tokens per document; send large rows as variables"
     )
 
+    drift_min_rows: int = Field(
+        default=30, ge=2, description="rows each drift window needs before it is judged"
+    )
+    drift_max_sample: int = Field(
+        default=100_000, ge=100, description="rows per drift window, sampled by the database"
+    )
+    drift_ks_threshold: float = Field(default=0.05, gt=0, lt=1, description="p-value")
+    drift_chisquare_threshold: float = Field(default=0.05, gt=0, lt=1, description="p-value")
+    drift_wasserstein_threshold: float = Field(default=0.1, gt=0, description="in reference stds")
+    drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, le=1)
+    drift_psi_threshold: float = Field(default=0.1, gt=0)
+
     graphiql: bool = Field(default=True, description="serve the GraphiQL explorer at /graphql")
     introspection: bool = Field(default=True, description="answer __schema/__type queries")
 
@@ -86,6 +98,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    shutdown_grace_seconds: int = Field(default=20, gt=0)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Self:

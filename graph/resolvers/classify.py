@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import strawberry
@@ -10,6 +11,7 @@ from strawberry.types import Info
 import db
 import mlclient
 from db import predictions as queries
+from graph import metrics
 from graph.auth import CanPredict
 from graph.context import Context
 from graph.errors import Conflict, StorageUnavailable, from_model_error
@@ -60,15 +62,20 @@ class ClassifyMutations:
             if stored:
                 return _replay(stored, input.rows)
 
+        model_name = context.model.name
         try:
             output = await context.model.predict(input.rows)
         except mlclient.ModelError as exc:
-            raise from_model_error(exc) from exc
+            error = from_model_error(exc)
+            metrics.MODEL_ERRORS.labels(model_name, error.code).inc()
+            raise error from exc
+        metrics.CLASSIFY_MODEL_SECONDS.labels(model_name).observe(output.latency_ms / 1000)
 
         new_rows = [
             queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
             for row, p in zip(input.rows, output.rows, strict=True)
         ]
+        started = time.perf_counter()
         try:
             async with context.sessions.begin() as session:
                 rows = await queries.create_predictions(
@@ -88,6 +95,9 @@ class ClassifyMutations:
                 "the model answered but the predictions could not be stored; "
                 "retry with the same requestId",
             ) from exc
+        metrics.CLASSIFY_DB_SECONDS.labels(model_name).observe(time.perf_counter() - started)
+        for row in rows:
+            metrics.PREDICTIONS.labels(row.model_name, row.label).inc()
         return ClassifyResult(predictions=[Prediction.from_row(r) for r in rows], replayed=False)
 
 

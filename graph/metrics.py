@@ -1,0 +1,133 @@
+"""Prometheus metrics, served at ``/metrics``.
+
+Metrics are process-wide by nature, so they live at module level in one registry. With
+several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess
+mode) so a scrape sums every worker instead of seeing whichever one answered.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+
+__all__ = [
+    "CLASSIFY_DB_SECONDS",
+    "CLASSIFY_MODEL_SECONDS",
+    "MODEL_ERRORS",
+    "OPERATIONS",
+    "PREDICTIONS",
+    "OperationMetrics",
+    "metrics_endpoint",
+    "watch_pool",
+]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+OPERATIONS = Counter(
+    "mlgraph_graphql_operations",
+    "GraphQL operations by name and outcome (ok or the first error code).",
+    ["operation", "outcome"],
+    registry=REGISTRY,
+)
+# Buckets from 1 ms: a local model answers in a few ms, a remote one in tens.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+CLASSIFY_MODEL_SECONDS = Histogram(
+    "mlgraph_classify_model_seconds",
+    "Duration of the model call in classify.",
+    ["model"],
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+CLASSIFY_DB_SECONDS = Histogram(
+    "mlgraph_classify_db_seconds",
+    "Duration of the database write (commit included) in classify.",
+    ["model"],
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+PREDICTIONS = Counter(
+    "mlgraph_predictions",
+    "Stored predictions by model and predicted label.",
+    ["model", "label"],
+    registry=REGISTRY,
+)
+MODEL_ERRORS = Counter(
+    "mlgraph_model_errors",
+    "Failed model calls by model and error code.",
+    ["model", "code"],
+    registry=REGISTRY,
+)
+
+
+class _PoolCollector(Collector):
+    """Reads the connection pool at scrape time, so nothing is updated on the hot path."""
+
+    def __init__(self) -> None:
+        self.engine: AsyncEngine | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool: Any = self.engine.pool if self.engine is not None else None
+        if pool is None or not hasattr(pool, "checkedout"):
+            return
+        family = GaugeMetricFamily(
+            "mlgraph_db_pool_connections", "Database pool connections by state.", labels=["state"]
+        )
+        family.add_metric(["checked_out"], pool.checkedout())
+        family.add_metric(["idle"], pool.checkedin())
+        family.add_metric(["size"], pool.size())
+        yield family
+
+
+_POOL = _PoolCollector()
+REGISTRY.register(_POOL)
+
+
+def watch_pool(engine: AsyncEngine) -> None:
+    """Report this engine's pool (the process's one engine) at ``/metrics``."""
+    _POOL.engine = engine
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts every operation by name and outcome; must come before ``ErrorCodes``."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        name = context.operation_name or "anonymous"
+        errors = getattr(context.result, "errors", None) or []
+        outcome = (errors[0].extensions or {}).get("code", "INTERNAL") if errors else "ok"
+        OPERATIONS.labels(name, outcome).inc()
+        # Handed to the request log through the ASGI scope's state.
+        state = getattr(context.context, "request", None)
+        if state is not None:
+            state.state.graphql = {
+                "operation": name,
+                "outcome": outcome,
+                "graphql_ms": round((time.perf_counter() - started) * 1000, 3),
+            }

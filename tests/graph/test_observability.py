@@ -1,0 +1,111 @@
+"""/metrics moves with traffic; each request logs one JSON line with its request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from graph.observability import JsonFormatter
+from tests.conftest import AppClient
+from tests.utils.api import CLASSIFY, IRIS_ROWS, graphql
+
+OK_MODEL = httpx.MockTransport(
+    lambda request: httpx.Response(200, json={"data": {"ndarray": ["setosa"] * 3}})
+)
+
+
+async def _samples(
+    client: httpx.AsyncClient,
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def _delta(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    name: str,
+    **labels: str,
+) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def test_metrics_move_after_classify(app_client: AppClient) -> None:
+    async with app_client(transport=OK_MODEL, model_version="v1") as client:
+        before = await _samples(client)
+        body = await graphql(client, CLASSIFY, rows=IRIS_ROWS)
+        assert "errors" not in body
+        after = await _samples(client)
+    assert _delta(before, after, "mlgraph_predictions_total", model="iris", label="setosa") == 3
+    assert (
+        _delta(
+            before, after, "mlgraph_graphql_operations_total", operation="Classify", outcome="ok"
+        )
+        == 1
+    )
+    assert _delta(before, after, "mlgraph_classify_model_seconds_count", model="iris") == 1
+    assert _delta(before, after, "mlgraph_classify_db_seconds_count", model="iris") == 1
+    assert ("mlgraph_db_pool_connections", (("state", "checked_out"),)) in after
+
+
+async def test_model_errors_are_counted_by_code(app_client: AppClient) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    async with app_client(transport=httpx.MockTransport(refuse), model_retries=0) as client:
+        before = await _samples(client)
+        await graphql(client, CLASSIFY, rows=IRIS_ROWS)
+        after = await _samples(client)
+    assert (
+        _delta(before, after, "mlgraph_model_errors_total", model="iris", code="MODEL_UNAVAILABLE")
+        == 1
+    )
+    assert (
+        _delta(
+            before,
+            after,
+            "mlgraph_graphql_operations_total",
+            operation="Classify",
+            outcome="MODEL_UNAVAILABLE",
+        )
+        == 1
+    )
+
+
+async def test_one_json_log_line_per_request_with_request_id(
+    app_client: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mlgraph.request")
+    async with app_client(transport=OK_MODEL, model_version="v1") as client:
+        given = await client.post(
+            "/graphql",
+            json={"query": CLASSIFY, "variables": {"rows": IRIS_ROWS}},
+            headers={"x-request-id": "abc-123"},
+        )
+        made = await client.get("/healthz")
+        hostile = await client.get("/healthz", headers={"x-request-id": "bad id\n{}"})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+    assert hostile.headers["x-request-id"] != "bad id\n{}"
+
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.name == "mlgraph.request"]
+    assert len(lines) == 3
+    entries = [json.loads(line) for line in lines]
+    first = entries[0]
+    assert first["request_id"] == "abc-123"
+    assert first["operation"] == "Classify"
+    assert first["outcome"] == "ok"
+    assert first["status"] == 200
+    assert first["duration_ms"] > 0
+    assert entries[1]["request_id"] == made.headers["x-request-id"]
+    assert "5.1" not in lines[0]  # no feature values
