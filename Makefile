@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The example model server's own virtual environment (cached in ~/.cache/mlgraph).
+# The example model servers' own virtual environments (cached in ~/.cache/mlgraph).
 model-env: install
 	$(BIN)/python scripts/modelserver.py seldon --prepare
+	$(BIN)/python scripts/modelserver.py mlserver --prepare
 
 ## Start the example Seldon model and mlgraph on SQLite; prints the GraphiQL address.
 run: model-env

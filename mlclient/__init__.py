@@ -15,9 +15,10 @@ from mlclient.errors import (
     ModelUnavailable,
     ModelUnreachable,
 )
-from mlclient.models import ModelOutput, RowPrediction
+from mlclient.models import ModelMetadata, ModelOutput, RowPrediction, TensorMetadata
 from mlclient.resilience import CircuitBreaker, ResilientClient, RetryPolicy
 from mlclient.seldon import SeldonClient
+from mlclient.v2 import V2Client
 
 __all__ = [
     "BadModelResponse",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelCircuitOpen",
     "ModelClient",
     "ModelError",
+    "ModelMetadata",
     "ModelOutput",
     "ModelRejectedInput",
     "ModelServerError",
@@ -35,4 +37,6 @@ __all__ = [
     "RetryPolicy",
     "RowPrediction",
     "SeldonClient",
+    "TensorMetadata",
+    "V2Client",
 ]

@@ -7,7 +7,6 @@ protocol is spoken by the ``seldon-core`` Python microservice and, behind an ing
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from mlclient._http import probe, send_json
+from mlclient._rows import format_label, probability_row
 from mlclient.errors import BadModelResponse, ModelError
 from mlclient.models import ModelOutput, RowPrediction
 
@@ -141,31 +141,8 @@ def _row(value: Any, names: Sequence[str] | None) -> RowPrediction:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if not isinstance(value, list):
-        return RowPrediction(label=_label(value))
-    if not value or not all(_is_number(p) for p in value):
-        raise BadModelResponse(f"model returned a row that is not a probability vector: {value!r}")
-    if names is None:
-        names = [str(i) for i in range(len(value))]
-    if len(names) != len(value):
-        raise BadModelResponse(
-            f"model returned {len(value)} probabilities for {len(names)} classes"
-        )
-    probabilities = {name: float(p) for name, p in zip(names, value, strict=True)}
-    label = max(probabilities, key=probabilities.__getitem__)
-    return RowPrediction(label=label, probabilities=probabilities)
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if _is_number(value):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else str(number)
-    raise BadModelResponse(f"model returned a label that is neither text nor a number: {value!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return RowPrediction(label=format_label(value))
+    return probability_row(value, names)
 
 
 def _version_from_meta(body: dict[str, Any]) -> str | None:

@@ -1,9 +1,11 @@
-"""Run the example model server in its own cached virtual environment.
+"""Run an example model server in its own cached virtual environment.
 
 ``python scripts/modelserver.py seldon --port 9000`` builds (once) a virtual environment from
 ``deploy/model/requirements.txt``, trains the iris model into a work folder and serves it with
-the ``seldon-core`` microservice until interrupted. The tests start servers through the same
-functions, so what a newcomer runs is what CI tests.
+the ``seldon-core`` microservice (Seldon v1 protocol) until interrupted.
+``python scripts/modelserver.py mlserver --port 9100`` does the same with MLServer and its
+scikit-learn runtime (Open Inference Protocol, V2) from ``deploy/model/mlserver/``. The tests
+start servers through the same functions, so what a newcomer runs is what CI tests.
 
 Standard library only: it runs before mlgraph's own environment exists.
 """
@@ -14,7 +16,9 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "deploy" / "model"
-KINDS = {"seldon": MODEL_DIR / "requirements.txt"}
+MLSERVER_DIR = MODEL_DIR / "mlserver"
+KINDS = {"seldon": MODEL_DIR / "requirements.txt", "mlserver": MLSERVER_DIR / "requirements.txt"}
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlgraph"
 
 
@@ -125,18 +130,60 @@ def start_seldon(workdir: Path, *, port: int | None = None, version: str = "v1")
     return server
 
 
+def start_mlserver(workdir: Path, *, port: int | None = None, version: str = "v1") -> ModelServer:
+    """Start MLServer serving the iris model as ``iris`` (version ``version``) and wait for it.
+
+    The model folder is built in ``workdir`` from ``deploy/model/mlserver/``: the settings files
+    as they are, plus this run's ports (all free ones unless ``port`` is given), loopback only,
+    and the model trained by the MLServer environment's own scikit-learn.
+    """
+    env_dir = ensure_venv("mlserver")
+    repository = workdir / "mlserver-models"
+    model_dir = repository / "iris"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_settings = json.loads((MLSERVER_DIR / "model-settings.json").read_text())
+    model_settings["parameters"]["version"] = version
+    train_model(env_dir, model_dir / Path(model_settings["parameters"]["uri"]).name)
+    (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
+    port = port or free_port()
+    # settings.json values win over MLSERVER_* environment variables, so these ports hold
+    # whatever the caller's environment says.
+    settings = json.loads((MLSERVER_DIR / "settings.json").read_text())
+    settings.update(
+        host="127.0.0.1", http_port=port, grpc_port=free_port(), metrics_port=free_port()
+    )
+    (repository / "settings.json").write_text(json.dumps(settings, indent=2))
+    log = workdir / f"mlserver-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(env_dir / "bin" / "mlserver"), "start", str(repository)],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ModelServer("mlserver", f"http://127.0.0.1:{port}", process, log)
+    # The model's own readiness: /v2/health/ready is also true while no model has loaded at all.
+    wait_ready(server, f"{server.url}/v2/models/{model_settings['name']}/ready")
+    return server
+
+
 def wait_ready(server: ModelServer, url: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            break
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(url, timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.3)
+    try:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                break
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(url, timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.3)
+    except BaseException:
+        # Interrupted while waiting (Ctrl-C, SIGTERM): nobody else holds the process to stop it.
+        server.stop()
+        raise
     server.stop()
     tail = server.log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"{server.kind} model server did not become ready at {url}:\n{tail}")
@@ -144,7 +191,7 @@ def wait_ready(server: ModelServer, url: str, timeout: float = 90.0) -> None:
 
 @contextlib.contextmanager
 def running(kind: str, workdir: Path, *, port: int | None = None) -> Iterator[ModelServer]:
-    starters = {"seldon": start_seldon}
+    starters = {"seldon": start_seldon, "mlserver": start_mlserver}
     server = starters[kind](workdir, port=port)
     try:
         yield server
@@ -161,6 +208,8 @@ def main() -> int:
     if args.prepare:
         print(ensure_venv(args.kind))
         return 0
+    # `kill` (as scripts/run-dev.sh does on exit) must stop the server too, not orphan it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with (
         tempfile.TemporaryDirectory(prefix="mlgraph-model-") as tmp,
         running(args.kind, Path(tmp), port=args.port) as server,

@@ -27,7 +27,7 @@ from sqlmodel import SQLModel
 import db
 from graph.app import create_app
 from graph.settings import Settings
-from scripts.modelserver import ModelServer, start_seldon
+from scripts.modelserver import ModelServer, start_mlserver, start_seldon
 from tests.utils.migrations import migrate
 
 POSTGRES_URL = os.environ.get(
@@ -157,6 +157,14 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
     """The real seldon-core microservice serving the iris model, trained here at start."""
     server = start_seldon(tmp_path_factory.mktemp("seldon"), version="iris-test-1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """A real MLServer (Open Inference Protocol) serving the iris model as ``iris``."""
+    server = start_mlserver(tmp_path_factory.mktemp("mlserver"), version="iris-v2-test-1")
     yield server
     server.stop()
 
