@@ -9,20 +9,23 @@ from strawberry.types import ExecutionContext
 from graph.errors import ErrorCodes
 from graph.limits import limit_extensions
 from graph.metrics import OperationMetrics
+from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
+from graph.resolvers.drift import DriftQueries
 from graph.resolvers.predictions import PredictionQueries
+from graph.resolvers.stats import StatsQueries
 from graph.settings import Settings
 
 __all__ = ["build_schema"]
 
 
 @strawberry.type
-class Query(PredictionQueries):
+class Query(PredictionQueries, StatsQueries, PerformanceQueries, DriftQueries):
     pass
 
 
 @strawberry.type
-class Mutation(ClassifyMutations):
+class Mutation(ClassifyMutations, ActualMutations):
     pass
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from graph.errors import BadUserInput
 
-__all__ = ["check_page_size", "check_rows", "check_text", "utc"]
+__all__ = ["check_page_size", "check_range", "check_rows", "check_text", "utc"]
 
 
 def check_rows(rows: Sequence[Sequence[float]], *, max_rows: int, max_features: int) -> None:
@@ -54,3 +54,15 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def check_range(
+    since: datetime, until: datetime, *, model_name: str, argument: str = "since"
+) -> tuple[datetime, datetime]:
+    """A model name and a non-empty UTC range ``since < until`` (no timezone means UTC)."""
+    check_text(model_name, argument="modelName")
+    start = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    end = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+    if start >= end:
+        raise BadUserInput(f"{argument} must be before until", argument=argument)
+    return start, end
