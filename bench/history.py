@@ -19,6 +19,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from typing import Any
 
 import _harness
 from _harness import (
+    BENCH,
     PG,
     asyncpg_url,
     free_port,
@@ -183,12 +185,49 @@ async def explain(
     return f"{statement}\n-- parameters: {parameters}\n{plan}"
 
 
+def profile_pages(
+    client: Any, pid: int, cases: dict[str, Any], results: dict[str, Any], seconds: int
+) -> str:
+    """py-spy mlgraph while one client keeps asking for first and deep pages, then stops."""
+    from pyspy import find_py_spy, record, report
+
+    py_spy = find_py_spy()
+    done = threading.Event()
+    served = [0]
+
+    def load() -> None:
+        deadline = time.monotonic() + 2 * seconds + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            for label, case in cases.items():
+                page(client, {**case, "after": None})
+                page(client, {**case, "after": results[label]["deep_cursor"]})
+                served[0] += 2
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    raw, svg = BENCH / "profile-history.txt", BENCH / "profile-history.svg"
+    started = time.monotonic()
+    try:
+        record(py_spy, pid, seconds, 100, raw, svg)
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    rate = served[0] / (time.monotonic() - started)
+    return (
+        f"{rate:.1f} pages/s during the profile; flame graph {svg}\n\n{report(raw.read_text(), 20)}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per page")
     parser.add_argument("--pages", type=int, default=50, help="the deep page's number")
     parser.add_argument("--page-size", type=int, default=50)
+    parser.add_argument(
+        "--py-spy", type=int, default=0, metavar="SECONDS",
+        help="then profile mlgraph serving these pages for SECONDS (bench/profile-history.*)",
+    )  # fmt: skip
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
     args = parser.parse_args()
     if args.rows > 5_000_000 or args.repeats > 500:
@@ -234,6 +273,8 @@ def main() -> int:
                 page(client, {**next(iter(cases.values())), "after": None})  # warm-up
                 for label, case in cases.items():
                     results[label] = measure(client, case, args.pages, args.repeats)
+                if args.py_spy:
+                    profiled = profile_pages(client, mlgraph.pid, cases, results, args.py_spy)
         finally:
             mlgraph.stop()
 
@@ -249,6 +290,8 @@ def main() -> int:
                          f"{max(walk):.2f}"])  # fmt: skip
         print(f"\nHTTP round trip through mlgraph (page size {args.page_size}), milliseconds:\n")
         print(table(["case", "page", "runs", "p50 ms", "p95 ms", "max ms"], rows))
+        if args.py_spy:
+            print(f"\n## py-spy of mlgraph serving these pages, one client\n\n{profiled}")
 
         for label, result in results.items():
             case = cases[label]

@@ -1,6 +1,6 @@
 """Profile ``mlgraph serve`` under classify load with py-spy and print the top frames.
 
-    .venv/bin/python bench/profile.py --duration 20 --concurrency 32
+    .venv/bin/python bench/pyspy.py --duration 20 --concurrency 32
 
 Starts the seldon microservice and mlgraph on a fresh PostgreSQL database, drives classify with
 wrk, and meanwhile records mlgraph's worker with py-spy twice: collapsed stacks (to rank frames
@@ -54,9 +54,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.duration > 120:
         parser.error("keep runs bounded: --duration <= 120")
-    py_spy = shutil.which("py-spy", path=str(BENCH_BIN)) or shutil.which("py-spy")
-    if py_spy is None:
-        raise SystemExit("py-spy is missing: bench/.venv/bin/pip install py-spy")
+    py_spy = find_py_spy()
     extra_env = dict(item.split("=", 1) for item in args.mlgraph_env)
 
     info = machine()
@@ -83,16 +81,7 @@ def main() -> int:
                 )  # fmt: skip
                 thread.start()
                 threading.Event().wait(3)
-                base = [py_spy, "record", "--pid", str(mlgraph.pid), "--subprocesses",
-                        "--duration", str(args.duration), "--rate", str(args.rate)]  # fmt: skip
-                subprocess.run(
-                    [*base, "--format", "raw", "-o", str(args.raw)], check=True,
-                    capture_output=True, timeout=args.duration + 60,
-                )  # fmt: skip
-                subprocess.run(
-                    [*base, "--format", "flamegraph", "-o", str(args.svg)], check=True,
-                    capture_output=True, timeout=args.duration + 60,
-                )  # fmt: skip
+                record(py_spy, mlgraph.pid, args.duration, args.rate, args.raw, args.svg)
                 thread.join(timeout=total + 90)
             finally:
                 mlgraph.stop()
@@ -106,6 +95,22 @@ def main() -> int:
     print(f"flame graph: {args.svg}; collapsed stacks: {args.raw}\n")
     print(report(args.raw.read_text(), args.top))
     return 0
+
+
+def find_py_spy() -> str:
+    py_spy = shutil.which("py-spy", path=str(BENCH_BIN)) or shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("py-spy is missing: bench/.venv/bin/pip install py-spy")
+    return py_spy
+
+
+def record(py_spy: str, pid: int, seconds: int, rate: int, raw: Path, svg: Path) -> None:
+    """Two py-spy recordings of ``pid``, one after the other: collapsed stacks, then an SVG."""
+    base = [py_spy, "record", "--pid", str(pid), "--subprocesses",
+            "--duration", str(seconds), "--rate", str(rate)]  # fmt: skip
+    for form, out in (("raw", raw), ("flamegraph", svg)):
+        subprocess.run([*base, "--format", form, "-o", str(out)], check=True,
+                       capture_output=True, timeout=seconds + 60)  # fmt: skip
 
 
 def _frame(raw: str) -> tuple[str, str]:
