@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db
+from scripts.modelserver import free_port
 from tests.conftest import AppClient
 from tests.utils.api import CLASSIFY, IRIS_ROWS, error_codes, graphql
 
@@ -120,8 +121,9 @@ async def test_non_finite_numbers_are_rejected(
 async def test_database_failure_after_model_answered_is_storage_unavailable(
     app_client: AppClient, tmp_path: Path
 ) -> None:
-    # A SQLite file in a folder that does not exist: every connection fails.
-    broken = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"
+    # Nothing listens on that port: every connection is refused. (A broken SQLite path
+    # would do too, but aiosqlite's failed-connect thread can outlive the test's event loop.)
+    broken = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/missing"
     async with app_client(transport=httpx.MockTransport(_ok(["a"])), database_url=broken) as client:
         body = await graphql(client, CLASSIFY, rows=[[1.0]], requestId="r-1")
     assert error_codes(body) == ["STORAGE_UNAVAILABLE"]

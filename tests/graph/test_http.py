@@ -26,7 +26,7 @@ async def test_readyz_with_real_model_and_database(
 
 
 async def test_readyz_reports_what_is_down(app_client: AppClient, tmp_path: Path) -> None:
-    broken_db = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"
+    broken_db = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/missing"
     closed = f"http://127.0.0.1:{free_port()}"
     async with app_client(model_url=closed) as client:
         model_down = await client.get("/readyz")
