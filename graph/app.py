@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 import db
 from graph.auth import Authenticator
 from graph.context import Context, State
+from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
 from graph.metrics import metrics_endpoint, watch_pool
@@ -118,6 +119,7 @@ def create_app(
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/api/v1.0/feedback", feedback, methods=["POST"]),
         Route("/metrics", metrics_endpoint),
     ]
     middleware = [

@@ -1,0 +1,75 @@
+"""Seldon's ``POST /api/v1.0/feedback``: a Seldon client's ground truth lands in actuals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+import db
+from tests.conftest import AppClient
+from tests.utils.builders import create_random_prediction
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+CLASSES = {"setosa": 0.1, "versicolor": 0.2, "virginica": 0.7}
+
+
+def _body(puid: str, ndarray: object) -> dict[str, object]:
+    # What seldon_core's SeldonClient.feedback() sends: the request, the response and the truth.
+    return {
+        "request": {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}},
+        "response": {"meta": {"puid": puid}, "data": {"ndarray": [[0.1, 0.2, 0.7]]}},
+        "reward": 1.0,
+        "truth": {"data": {"ndarray": ndarray}},
+    }
+
+
+async def _actuals(session: AsyncSession) -> dict[str, str]:
+    rows = await session.execute(
+        select(col(db.Prediction.row_index), col(db.Actual.label)).join(
+            db.Actual, col(db.Actual.prediction_id) == col(db.Prediction.id)
+        )
+    )
+    return {str(index): label for index, label in rows.all()}
+
+
+async def test_feedback_records_one_actual_per_row(
+    app_client: AppClient, session: AsyncSession
+) -> None:
+    for index in range(3):
+        await create_random_prediction(
+            session, created_at=T0, request_id="puid-1", row_index=index, probabilities=CLASSES
+        )
+    await session.commit()
+    async with app_client(model_class_names=list(CLASSES)) as client:
+        # A label, a whole number as float, and a one-hot row (the model's class order).
+        response = await client.post(
+            "/api/v1.0/feedback", json=_body("puid-1", ["setosa", [2.0], [0, 0, 1]])
+        )
+    assert response.status_code == 200
+    assert response.json()["meta"] == {"puid": "puid-1", "tags": {"actuals": 3}}
+    assert await _actuals(session) == {"0": "setosa", "1": "2", "2": "virginica"}
+
+
+async def test_unknown_puid_is_404_json(app_client: AppClient) -> None:
+    async with app_client() as client:
+        response = await client.post("/api/v1.0/feedback", json=_body("nope", ["a"]))
+    assert response.status_code == 404
+    body = response.json()
+    assert body["status"]["status"] == "FAILURE"
+    assert "nope" in body["message"]
+
+
+async def test_malformed_feedback_is_400(app_client: AppClient, session: AsyncSession) -> None:
+    await create_random_prediction(session, created_at=T0, request_id="p", row_index=0)
+    await session.commit()
+    async with app_client() as client:
+        no_truth = await client.post("/api/v1.0/feedback", json={"response": {"meta": {}}})
+        not_json = await client.post("/api/v1.0/feedback", content=b"{")
+        too_many = await client.post("/api/v1.0/feedback", json=_body("p", ["a", "b"]))
+        one_hot = await client.post("/api/v1.0/feedback", json=_body("p", [[0, 1, 0]]))
+    assert [r.status_code for r in (no_truth, not_json, too_many)] == [400, 400, 400]
+    assert one_hot.status_code == 400  # no class names configured: the order is unknown
+    assert too_many.json()["status"]["reason"] == "BAD_USER_INPUT"
