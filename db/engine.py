@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, exc, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +28,11 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# SQLSTATE classes of a connection the server ended or refused: 08 (connection exception) and
+# 57P (shutdown, "the database system is starting up", ...). asyncpg's errors for these reach
+# SQLAlchemy as a plain DBAPIError, which no caller would take for "the database is down".
+_CONNECTION_LOST = ("08", "57P")
+
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """Create the process's engine for ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite://``).
@@ -38,9 +44,11 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
     )
+    event.listen(engine.sync_engine, "handle_error", _connection_lost)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> Sessions:
@@ -56,6 +64,23 @@ async def ping(engine: AsyncEngine) -> bool:
     except STORAGE_ERRORS:
         return False
     return True
+
+
+def _connection_lost(context: ExceptionContext) -> BaseException | None:
+    """Raise a lost or refused connection as ``OperationalError`` and drop it from the pool."""
+    sqlstate = getattr(context.original_exception, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_LOST):
+        context.is_disconnect = True
+    error = context.sqlalchemy_exception
+    if not context.is_disconnect or error is None or isinstance(error, exc.OperationalError):
+        return None
+    return exc.OperationalError(
+        context.statement,
+        context.parameters,
+        context.original_exception,
+        hide_parameters=error.hide_parameters,
+        connection_invalidated=True,
+    )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
