@@ -1,0 +1,388 @@
+"""classify while the model server and PostgreSQL restart under load: real processes only.
+
+The test owns everything it breaks: a throwaway PostgreSQL cluster (``initdb`` into a temporary
+folder, its own port, never the shared server), a seldon-core model server and mlgraph itself
+as a uvicorn subprocess. Eight clients send classify calls with unique request ids and retry a
+failed call with the same id, as the error codes promise is safe; meanwhile the model server is
+killed and restarted on the same port, then PostgreSQL is restarted. Afterwards the database
+must hold exactly the acknowledged predictions, once each, and nothing for calls that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from scripts.modelserver import ROOT, ModelServer, free_port, start_seldon
+from tests.utils.api import CLASSIFY
+from tests.utils.migrations import migrate
+
+pytestmark = pytest.mark.model_server
+
+CLIENTS = 8
+MAX_CALLS_PER_CLIENT = 400
+MAX_ATTEMPTS = 6
+# What a healthy system may answer while its dependencies restart: both say "retry, same id".
+RETRYABLE = frozenset({"MODEL_UNAVAILABLE", "STORAGE_UNAVAILABLE"})
+PG_ROOT = Path("/usr/lib/postgresql")
+IRIS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.9, 3.1, 1.5, 0.1]]
+
+
+# --- a throwaway PostgreSQL cluster ------------------------------------------------------------
+
+
+def _postgres_bin() -> Path:
+    versions = sorted(
+        (p for p in PG_ROOT.glob("*") if p.name.isdigit() and (p / "bin" / "initdb").exists()),
+        key=lambda p: int(p.name),
+    )
+    if versions:
+        return versions[-1] / "bin"
+    found = shutil.which("initdb")
+    if found is None:
+        pytest.fail(
+            f"initdb is not installed (looked in {PG_ROOT}/<version>/bin and PATH): install the "
+            "PostgreSQL server package; this test needs a cluster of its own to restart"
+        )
+    return Path(found).parent
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL cluster in ``data``, listening on 127.0.0.1:``port`` only."""
+
+    bin: Path
+    data: Path
+    port: int
+    log: Path
+    as_postgres: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, tool: str, *args: str) -> None:
+        # initdb refuses to run as root, and the server must own its data folder.
+        command = [*self.as_postgres, str(self.bin / tool), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{command} failed:\n{result.stdout}{result.stderr}\n{log}")
+
+    def ctl(self, action: str, *args: str) -> None:
+        options = f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1"
+        self.run("pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
+                 "-o", options, *args)  # fmt: skip
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """initdb + pg_ctl start on a free port, migrated to head; stopped and removed at the end."""
+    tools = _postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="mlgraph-faults-pg-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    cluster = Cluster(tools, folder / "data", free_port(), folder / "postgres.log", as_postgres)
+    started = False
+    try:
+        cluster.run("initdb", "-D", str(cluster.data), "--auth=trust", "-U", "postgres",
+                    "-E", "UTF8", "--no-sync")  # fmt: skip
+        cluster.ctl("start")
+        started = True
+        migrate(cluster.url, "head")
+        yield cluster
+    finally:
+        if started:
+            cluster.ctl("stop", "-m", "immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- the model server, killed and restarted on one port ----------------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@dataclass
+class Model:
+    """The current seldon-core server; ``kill`` takes down its whole process tree at once."""
+
+    workdir: Path
+    port: int
+    server: ModelServer | None = None
+    generation: int = 0
+
+    def start(self) -> None:
+        self.generation += 1
+        workdir = self.workdir / f"seldon-{self.generation}"
+        workdir.mkdir()
+        self.server = start_seldon(workdir, port=self.port, version="faults-1")
+
+    def kill(self) -> None:
+        if self.server is None:
+            return
+        # seldon-core forks workers (and a metrics process); SIGKILL to the parent alone would
+        # leave them serving the port, so every process in the tree goes at the same moment.
+        for pid in [self.server.process.pid, *_descendants(self.server.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.server.process.wait(timeout=15)
+        self.server = None
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Iterator[Model]:
+    model = Model(tmp_path, free_port())
+    try:
+        model.start()
+        yield model
+    finally:
+        model.kill()
+
+
+# --- mlgraph as a real uvicorn process ---------------------------------------------------------
+
+
+@pytest.fixture
+def mlgraph(cluster: Cluster, model: Model, tmp_path: Path) -> Iterator[str]:
+    """``mlgraph serve`` on a free port against the cluster and the model; yields its URL."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MLGRAPH_DATABASE_URL": cluster.url,
+        "MLGRAPH_MODEL_URL": f"http://127.0.0.1:{model.port}",
+        "MLGRAPH_MODEL_DEADLINE": "5",
+        # Short, so the circuit probes the restarted model soon enough for a bounded test.
+        "MLGRAPH_BREAKER_RESET_SECONDS": "0.5",
+        "MLGRAPH_LOG_LEVEL": "warning",
+    }
+    log = tmp_path / "mlgraph.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "graph.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlgraph did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(f"\nmlgraph log (tail):\n{log.read_text(errors='replace')[-1500:]}")
+
+
+# --- the clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One HTTP call: the ids it was given, or the codes (or uncoded failure) it got."""
+
+    ids: list[str] | None = None
+    replayed: bool = False
+    codes: list[str] = field(default_factory=list)
+    uncoded: str | None = None
+
+
+@dataclass
+class Request:
+    request_id: str
+    rows: list[list[float]]
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> Attempt | None:
+        return next((a for a in self.attempts if a.ids is not None), None)
+
+
+@dataclass
+class Ledger:
+    requests: list[Request] = field(default_factory=list)
+    codes: Counter[str] = field(default_factory=Counter)
+    acknowledged: int = 0
+
+
+async def _attempt(http: httpx.AsyncClient, request: Request) -> Attempt:
+    variables = {"rows": request.rows, "requestId": request.request_id}
+    try:
+        response = await http.post("/graphql", json={"query": CLASSIFY, "variables": variables})
+    except httpx.HTTPError as exc:
+        return Attempt(uncoded=f"transport error {exc!r}")
+    if response.status_code != 200:
+        return Attempt(uncoded=f"HTTP {response.status_code}: {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    errors = body.get("errors") or []
+    if errors:
+        codes = [(e.get("extensions") or {}).get("code") for e in errors]
+        if not all(isinstance(c, str) for c in codes):
+            return Attempt(uncoded=f"error without a code: {errors}")
+        return Attempt(codes=[str(c) for c in codes])
+    result = body["data"]["classify"]
+    return Attempt(ids=[p["id"] for p in result["predictions"]], replayed=result["replayed"])
+
+
+async def _client(number: int, url: str, ledger: Ledger, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for call in range(MAX_CALLS_PER_CLIENT):
+            if stop.is_set():
+                return
+            rows = [list(random.choice(IRIS)) for _ in range(random.randint(1, 3))]
+            request = Request(f"faults-{number}-{call}-{uuid.uuid4().hex[:8]}", rows)
+            ledger.requests.append(request)
+            for _ in range(MAX_ATTEMPTS):
+                attempt = await _attempt(http, request)
+                request.attempts.append(attempt)
+                ledger.codes.update(attempt.codes)
+                if attempt.ids is not None:
+                    ledger.acknowledged += 1
+                    break
+                if attempt.uncoded or not RETRYABLE.issuperset(attempt.codes):
+                    break
+                # A real client backs off with jitter before retrying with the same id.
+                await asyncio.sleep(random.uniform(0.1, 0.4))
+            await asyncio.sleep(random.uniform(0.01, 0.04))
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(600):  # at most ~30 s
+        if condition():
+            print(f"  ... {what}")
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"gave up waiting: {what}")
+
+
+async def _chaos(model: Model, cluster: Cluster, ledger: Ledger) -> None:
+    def acknowledged_after(count: int) -> Callable[[], bool]:
+        return lambda: ledger.acknowledged >= count + CLIENTS
+
+    await _until(acknowledged_after(0), "steady traffic")
+    await asyncio.to_thread(model.kill)
+    # Down until the clients have noticed: the outage must be part of what they saw.
+    await _until(lambda: ledger.codes["MODEL_UNAVAILABLE"] > 0, "model server killed")
+    await asyncio.to_thread(model.start)
+    await _until(acknowledged_after(ledger.acknowledged), "model server restarted, same port")
+    await asyncio.to_thread(cluster.ctl, "restart", "-m", "fast")
+    await _until(acknowledged_after(ledger.acknowledged), "PostgreSQL restarted")
+
+
+async def _stored(url: str) -> list[tuple[str | None, int, str]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(
+                text("SELECT request_id, row_index, id FROM predictions")
+            )
+            return [(r[0], r[1], str(r[2])) for r in result.all()]
+    finally:
+        await engine.dispose()
+
+
+async def test_acknowledged_predictions_survive_model_and_database_restarts(
+    cluster: Cluster, model: Model, mlgraph: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = Ledger()
+    stop = asyncio.Event()
+    with capsys.disabled():
+        print(f"\nfault run: {CLIENTS} clients against {mlgraph}")
+        async with asyncio.timeout(100):
+            clients = [
+                asyncio.create_task(_client(n, mlgraph, ledger, stop)) for n in range(CLIENTS)
+            ]
+            try:
+                await _chaos(model, cluster, ledger)
+            finally:
+                stop.set()
+                await asyncio.gather(*clients)
+    stored = await _stored(cluster.url)
+
+    by_id: dict[str, list[tuple[int, str]]] = {}
+    for request_id, row_index, prediction_id in stored:
+        assert request_id is not None, "a prediction without its request id"
+        by_id.setdefault(request_id, []).append((row_index, prediction_id))
+    sent = {r.request_id: r for r in ledger.requests}
+    acknowledged = [r for r in ledger.requests if r.acknowledged is not None]
+    failed = [r for r in ledger.requests if r.acknowledged is None]
+    attempts = [a for r in ledger.requests for a in r.attempts]
+    uncoded = [a.uncoded for a in attempts if a.uncoded]
+    unexpected = Counter(c for a in attempts for c in a.codes if c not in RETRYABLE)
+    duplicates = len(stored) - len({(r, i) for r, i, _ in stored})
+    retried_then_ok = sum(len(r.attempts) > 1 for r in acknowledged)
+    replayed = sum(r.acknowledged.replayed for r in acknowledged if r.acknowledged is not None)
+
+    with capsys.disabled():
+        print(
+            f"calls (HTTP attempts) {len(attempts)}, requests {len(ledger.requests)}\n"
+            f"acknowledged {len(acknowledged)} ({replayed} as replays), "
+            f"retried then succeeded {retried_then_ok}, gave up {len(failed)}\n"
+            f"failed attempts by code {dict(ledger.codes)}, uncoded {len(uncoded)}\n"
+            f"stored rows {len(stored)} for {len(by_id)} request ids, duplicates {duplicates}"
+        )
+
+    assert not uncoded, f"failures without a code or with a 5xx: {uncoded[:5]}"
+    assert not unexpected, f"codes a restart should not cause: {unexpected}"
+    assert ledger.codes["MODEL_UNAVAILABLE"] > 0, "the model outage was never observed"
+    assert duplicates == 0
+    assert set(by_id) <= set(sent), "rows for request ids nobody sent"
+    for request in acknowledged:
+        rows = sorted(by_id.get(request.request_id, []))
+        assert request.acknowledged is not None
+        # Exactly the acknowledged ids, once each, one per input row in order: one set only.
+        assert [i for _, i in rows] == request.acknowledged.ids, request.request_id
+        assert [i for i, _ in rows] == list(range(len(request.rows))), request.request_id
+    for request in failed:
+        codes = [a.codes or a.uncoded for a in request.attempts]
+        assert request.request_id not in by_id, f"rows stored for a failed call: {codes}"
