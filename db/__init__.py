@@ -3,7 +3,7 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, predictions, stats
+from db import actuals, apikeys, export, predictions, stats
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId
 from db.tables import Actual, ApiKey, Prediction
@@ -17,6 +17,7 @@ __all__ = [
     "Sessions",
     "actuals",
     "apikeys",
+    "export",
     "make_engine",
     "make_sessionmaker",
     "ping",

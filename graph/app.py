@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 import db
 from graph.auth import Authenticator
 from graph.context import Context, State
+from graph.export import export_csv
 from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
@@ -120,6 +121,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1.0/feedback", feedback, methods=["POST"]),
+        Route("/export.csv", export_csv),
         Route("/metrics", metrics_endpoint),
     ]
     middleware = [

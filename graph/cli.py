@@ -54,8 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke = apikey_commands.add_parser("revoke", help="revoke a key by id or prefix")
     revoke.add_argument("key", help="the id or prefix shown by 'mlgraph apikey list'")
 
+    export = commands.add_parser("export", help="write predictions and actuals to a file")
+    export.add_argument("--since", required=True, help="ISO 8601, inclusive")
+    export.add_argument("--until", required=True, help="ISO 8601, exclusive")
+    export.add_argument("--model", help="only this model")
+    export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    export.add_argument("--out", required=True, help="file to write")
+
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command == "export":
+        from graph.export import run_export
+
+        return run_export(settings, args.since, args.until, args.model, args.format, args.out)
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.workers)
     if args.command == "apikey":
