@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from db.types import JSONVariant, UTCDateTime, utcnow
@@ -37,8 +37,9 @@ class Prediction(SQLModel, table=True):
     model_version: str = Field(max_length=200)
     features: list[float] = Field(sa_column=Column(JSONVariant, nullable=False))
     label: str = Field(max_length=200)
+    # JSON, not JSONB: JSONB sorts object keys, and the class order is the model's.
     probabilities: dict[str, float] | None = Field(
-        default=None, sa_column=Column(JSONVariant, nullable=True)
+        default=None, sa_column=Column(JSON(), nullable=True)
     )
     latency_ms: float
     request_id: str | None = Field(default=None, max_length=200)

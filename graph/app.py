@@ -22,10 +22,10 @@ from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
 from graph.metrics import metrics_endpoint, watch_pool
+from graph.models import build_registry
 from graph.observability import RequestLog
 from graph.schema import build_schema
 from graph.settings import Settings
-from mlclient import CircuitBreaker, ResilientClient, RetryPolicy, SeldonClient
 
 __all__ = ["create_app"]
 
@@ -42,7 +42,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             settings=state.settings,
             sessions=state.sessions,
-            model=state.model,
+            models=state.models,
             authenticator=state.authenticator,
         )
 
@@ -75,34 +75,12 @@ def create_app(
             async with httpx.AsyncClient(
                 timeout=timeout, limits=limits, transport=model_transport
             ) as http:
-                seldon = SeldonClient(
-                    http,
-                    name=settings.model_name,
-                    base_url=settings.model_url,
-                    version=settings.model_version,
-                    class_names=settings.model_class_names,
-                    timeout=settings.model_timeout,
-                    health_path=settings.model_health_path,
-                )
-                model = ResilientClient(
-                    seldon,
-                    retry=RetryPolicy(
-                        retries=settings.model_retries,
-                        backoff=settings.model_backoff,
-                        max_backoff=settings.model_max_backoff,
-                    ),
-                    breaker=CircuitBreaker(
-                        failure_threshold=settings.breaker_failures,
-                        reset_after=settings.breaker_reset_seconds,
-                    ),
-                    deadline=settings.model_deadline,
-                )
                 sessions = db.make_sessionmaker(engine)
                 yield {
                     "settings": settings,
                     "engine": engine,
                     "sessions": sessions,
-                    "model": model,
+                    "models": build_registry(settings, http),
                     "authenticator": Authenticator(
                         sessions,
                         production=settings.environment == "production",

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     import db
     from graph.auth import Authenticator, Principal
+    from graph.models import ModelRegistry
     from graph.settings import Settings
-    from mlclient import ModelClient
 
 __all__ = ["Context", "State"]
 
@@ -25,7 +25,7 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     sessions: db.Sessions
-    model: ModelClient
+    models: ModelRegistry
     authenticator: Authenticator
 
 
@@ -37,7 +37,7 @@ class Context:
     response: Response | WebSocket | None
     settings: Settings
     sessions: db.Sessions
-    model: ModelClient
+    models: ModelRegistry
     authenticator: Authenticator
     _principal: Principal | None = field(default=None, repr=False)
 

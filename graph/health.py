@@ -17,12 +17,16 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """200 when the database and the model server both answer, else 503 with which one failed."""
-    database_ok, model_ok = await asyncio.gather(
-        db.ping(request.state.engine), request.state.model.ready()
+    """200 when the database and every model answer, else 503 saying which one failed."""
+    entries = request.state.models.entries
+    database_ok, *models_ok = await asyncio.gather(
+        db.ping(request.state.engine), *(entry.client.ready() for entry in entries)
     )
-    checks = {"database": _word(database_ok), "model": _word(model_ok)}
-    ready = database_ok and model_ok
+    checks = {
+        "database": _word(database_ok),
+        "models": {entry.name: _word(ok) for entry, ok in zip(entries, models_ok, strict=True)},
+    }
+    ready = database_ok and all(models_ok)
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

@@ -12,6 +12,7 @@ from graph.metrics import OperationMetrics
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.drift import DriftQueries
+from graph.resolvers.models import ModelQueries
 from graph.resolvers.predictions import PredictionQueries
 from graph.resolvers.stats import StatsQueries
 from graph.settings import Settings
@@ -20,7 +21,7 @@ __all__ = ["build_schema"]
 
 
 @strawberry.type
-class Query(PredictionQueries, StatsQueries, PerformanceQueries, DriftQueries):
+class Query(PredictionQueries, ModelQueries, StatsQueries, PerformanceQueries, DriftQueries):
     pass
 
 

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["ModelSettings", "Settings"]
+
+
+class ModelSettings(BaseModel):
+    """One model mlgraph can call, as an item of ``MLGRAPH_MODELS`` (a JSON list)."""
+
+    name: str = Field(min_length=1, max_length=200, description="the name callers use")
+    protocol: Literal["seldon", "v2"] = "seldon"
+    url: str = Field(description="base URL of the model server")
+    v2_name: str | None = Field(default=None, description="name on a V2 server; default: name")
+    version: str | None = Field(default=None, description="recorded version; default: server's")
+    class_names: list[str] | None = None
+    features: int | None = Field(default=None, ge=1, description="expected features per row")
+    probabilities: bool = Field(default=True, description="V2: ask for predict_proba")
+    timeout: float | None = Field(default=None, gt=0, description="default: MLGRAPH_MODEL_TIMEOUT")
+    health_path: str = Field(default="/health/ping", description="Seldon v1 readiness path")
+    headers: dict[str, str] = Field(default_factory=dict, description="e.g. Seldon-Model")
 
 
 class Settings(BaseSettings):
@@ -43,6 +59,15 @@ class Settings(BaseSettings):
     model_connect_timeout: float = Field(default=2.0, gt=0)
     model_max_connections: int = Field(default=100, ge=1)
     model_health_path: str = "/health/ping"
+    model_protocol: Literal["seldon", "v2"] = "seldon"
+    model_v2_name: str | None = None
+    model_features: int | None = Field(default=None, ge=1)
+    model_probabilities: bool = True
+    models: list[ModelSettings] = Field(
+        default_factory=list,
+        description="several models as a JSON list; replaces the single MLGRAPH_MODEL_* model",
+    )
+    default_model: str | None = Field(default=None, description="default: the first model")
     model_retries: int = Field(
         default=2, ge=0, le=10, description="extra attempts, 502/503/504 and connection errors only"
     )
@@ -104,8 +129,27 @@ class Settings(BaseSettings):
     def _check_limits(self) -> Self:
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        names = [model.name for model in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("MLGRAPH_MODELS names must be unique")
+        if self.default_model is not None and self.models and self.default_model not in names:
+            raise ValueError(f"default_model {self.default_model!r} is not among {names}")
         return self
 
-    @property
-    def dialect(self) -> str:
-        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+    def model_list(self) -> list[ModelSettings]:
+        """The configured models, the default first."""
+        models = self.models or [
+            ModelSettings(
+                name=self.model_name,
+                protocol=self.model_protocol,
+                url=self.model_url,
+                v2_name=self.model_v2_name,
+                version=self.model_version,
+                class_names=self.model_class_names,
+                features=self.model_features,
+                probabilities=self.model_probabilities,
+                health_path=self.model_health_path,
+            )
+        ]
+        default = self.default_model or models[0].name
+        return sorted(models, key=lambda model: model.name != default)

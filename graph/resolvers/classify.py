@@ -14,7 +14,7 @@ from db import predictions as queries
 from graph import metrics
 from graph.auth import CanPredict
 from graph.context import Context
-from graph.errors import Conflict, StorageUnavailable, from_model_error
+from graph.errors import BadUserInput, Conflict, StorageUnavailable, from_model_error
 from graph.types.prediction import Prediction
 from graph.validation import check_rows, check_text
 
@@ -25,6 +25,9 @@ __all__ = ["ClassifyInput", "ClassifyMutations", "ClassifyResult"]
 class ClassifyInput:
     rows: list[list[float]] = strawberry.field(
         description="One or more rows of features, all of the same width."
+    )
+    model_name: str | None = strawberry.field(
+        default=None, description="Which configured model to call; default: the default model."
     )
     request_id: str | None = strawberry.field(
         default=None,
@@ -56,15 +59,23 @@ class ClassifyMutations:
         context, settings = info.context, info.context.settings
         check_rows(input.rows, max_rows=settings.max_batch_rows, max_features=settings.max_features)
         request_id = check_text(input.request_id, argument="requestId")
+        model = context.models.get(input.model_name)
+        width = await model.feature_count()
+        if width is not None and len(input.rows[0]) != width:
+            raise BadUserInput(
+                f"model {model.name!r} expects {width} features per row, got {len(input.rows[0])}",
+                argument="rows",
+                expected=width,
+            )
 
         if request_id is not None:
             stored = await _stored(context, request_id)
             if stored:
                 return _replay(stored, input.rows)
 
-        model_name = context.model.name
+        model_name = model.name
         try:
-            output = await context.model.predict(input.rows)
+            output = await model.client.predict(input.rows)
         except mlclient.ModelError as exc:
             error = from_model_error(exc)
             metrics.MODEL_ERRORS.labels(model_name, error.code).inc()

@@ -22,7 +22,7 @@ async def test_readyz_with_real_model_and_database(
     async with app_client(model_url=model_server.url) as client:
         response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "model": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "models": {"iris": "ok"}}
 
 
 async def test_readyz_reports_what_is_down(app_client: AppClient, tmp_path: Path) -> None:
@@ -33,8 +33,11 @@ async def test_readyz_reports_what_is_down(app_client: AppClient, tmp_path: Path
     async with app_client(model_url=closed, database_url=broken_db) as client:
         both_down = await client.get("/readyz")
     assert model_down.status_code == 503
-    assert model_down.json()["checks"] == {"database": "ok", "model": "unavailable"}
-    assert both_down.json()["checks"] == {"database": "unavailable", "model": "unavailable"}
+    assert model_down.json()["checks"] == {"database": "ok", "models": {"iris": "unavailable"}}
+    assert both_down.json()["checks"] == {
+        "database": "unavailable",
+        "models": {"iris": "unavailable"},
+    }
 
 
 async def test_graphiql_is_served_to_browsers_and_can_be_switched_off(

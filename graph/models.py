@@ -1,0 +1,106 @@
+"""The models mlgraph fronts: one client per configured model, looked up by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+import mlclient
+from graph.errors import BadUserInput
+from graph.settings import ModelSettings, Settings
+from mlclient import CircuitBreaker, ModelClient, ResilientClient, RetryPolicy
+
+__all__ = ["ModelEntry", "ModelRegistry", "build_registry"]
+
+
+@dataclass
+class ModelEntry:
+    """A configured model, its resilient client, and what is known of its input width."""
+
+    config: ModelSettings
+    client: ModelClient
+    protocol_client: mlclient.SeldonClient | mlclient.V2Client
+    is_default: bool
+    _metadata: mlclient.ModelMetadata | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def metadata(self) -> mlclient.ModelMetadata | None:
+        """V2 model metadata, fetched once; ``None`` for Seldon v1 or when it cannot be read."""
+        if self._metadata is None and isinstance(self.protocol_client, mlclient.V2Client):
+            try:
+                self._metadata = await self.protocol_client.metadata()
+            except mlclient.ModelError:
+                return None
+        return self._metadata
+
+    async def feature_count(self) -> int | None:
+        """Features per row: configured, else declared by the server, else unknown."""
+        if self.config.features is not None:
+            return self.config.features
+        metadata = await self.metadata()
+        return metadata.feature_count if metadata else None
+
+
+class ModelRegistry:
+    def __init__(self, entries: list[ModelEntry]) -> None:
+        self.entries = entries
+        self._by_name = {entry.name: entry for entry in entries}
+
+    def get(self, name: str | None) -> ModelEntry:
+        """The named model, or the default one; ``BAD_USER_INPUT`` for a name not configured."""
+        if name is None:
+            return self.entries[0]
+        entry = self._by_name.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self._by_name))
+            raise BadUserInput(f"unknown model {name!r}; configured: {known}", argument="modelName")
+        return entry
+
+
+def build_registry(settings: Settings, http: httpx.AsyncClient) -> ModelRegistry:
+    """One client per model, all on the process's shared ``http`` pool."""
+    entries = []
+    for index, config in enumerate(settings.model_list()):
+        timeout = config.timeout or settings.model_timeout
+        inner: mlclient.SeldonClient | mlclient.V2Client
+        if config.protocol == "v2":
+            inner = mlclient.V2Client(
+                http,
+                name=config.name,
+                base_url=config.url,
+                model_name=config.v2_name,
+                version=config.version,
+                class_names=config.class_names,
+                probabilities=config.probabilities,
+                timeout=timeout,
+                headers=config.headers or None,
+            )
+        else:
+            inner = mlclient.SeldonClient(
+                http,
+                name=config.name,
+                base_url=config.url,
+                version=config.version,
+                class_names=config.class_names,
+                timeout=timeout,
+                health_path=config.health_path,
+            )
+        client = ResilientClient(
+            inner,
+            retry=RetryPolicy(
+                retries=settings.model_retries,
+                backoff=settings.model_backoff,
+                max_backoff=settings.model_max_backoff,
+            ),
+            breaker=CircuitBreaker(
+                failure_threshold=settings.breaker_failures,
+                reset_after=settings.breaker_reset_seconds,
+            ),
+            deadline=settings.model_deadline,
+        )
+        entries.append(ModelEntry(config, client, inner, is_default=index == 0))
+    return ModelRegistry(entries)
