@@ -180,9 +180,19 @@ def start_model(workdir: Path) -> Server:
 
 
 def start_mlgraph(
-    workdir: Path, database_url: str, model_url: str, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    model_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    app: str | None = None,
+    name: str = "mlgraph",
 ) -> Server:
-    """``mlgraph serve`` with one worker and otherwise its default settings."""
+    """``mlgraph serve`` with one worker and otherwise its default settings.
+
+    ``app`` ("module:factory" in bench/, see _levers.py) runs that factory under uvicorn with
+    the same options ``mlgraph serve`` uses, to measure a lever against the unchanged app.
+    """
     port = free_port()
     env = {
         "BENCH_PORT": str(port),
@@ -191,7 +201,16 @@ def start_mlgraph(
         "MLGRAPH_WORKERS": "1",
         **(extra_env or {}),
     }
-    server = spawn("mlgraph", mlgraph_command("serve", "--port", port), workdir, env, SOURCE)
+    command = mlgraph_command("serve", "--port", port)
+    if app is not None:
+        command = [
+            str(PROJECT_BIN / "python"), "-m", "uvicorn", app, "--factory",
+            "--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--proxy-headers",
+        ]  # fmt: skip
+        # --app-dir puts bench/ first on sys.path; SOURCE must still provide graph/.
+        env["PYTHONPATH"] = str(SOURCE)
+    server = spawn(name, command, workdir, env, SOURCE)
     wait_http(server, "/healthz")
     return server
 

@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--svg", type=Path, default=BENCH / "profile.svg")
     parser.add_argument("--raw", type=Path, default=BENCH / "profile.txt")
+    parser.add_argument("--app", metavar="MODULE:FACTORY", help="profile a lever, see _levers.py")
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
     parser.add_argument(
         "--mlgraph-env", action="append", default=[], metavar="KEY=VALUE",
@@ -64,11 +65,11 @@ def main() -> int:
         fresh_database() as name,
     ):
         print(f"# mlgraph profile, {info['date']}, nproc={info['nproc']}, {info['cpu']}")
-        print(f"mlgraph at {code}")
+        print(f"mlgraph at {code}" + (f", app {args.app}" if args.app else ""))
         workdir = Path(tmp)
         model = start_model(workdir)
         try:
-            mlgraph = start_mlgraph(workdir, asyncpg_url(name), model.url, extra_env)
+            mlgraph = start_mlgraph(workdir, asyncpg_url(name), model.url, extra_env, app=args.app)
             try:
                 # One wrk run spans both recordings, plus a little warm-up before them.
                 load: dict[str, object] = {}
