@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -32,6 +33,7 @@ __all__ = [
     "Principal",
     "Scope",
     "Unauthenticated",
+    "authorize",
     "generate_key",
     "hash_key",
 ]
@@ -47,10 +49,12 @@ class Scope(enum.StrEnum):
 
 class Unauthenticated(AppError):
     code = "UNAUTHENTICATED"
+    http_status = 401
 
 
 class Forbidden(AppError):
     code = "FORBIDDEN"
+    http_status = 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,14 @@ class Authenticator:
                 enforced = await queries.count_active_api_keys(session) > 0
             self._enforced = (now + self._cache_seconds, enforced)
         return self._enforced[1]
+
+
+async def authorize(request: Request, scope: Scope) -> Principal:
+    """For plain-HTTP endpoints: the caller, if allowed ``scope``; else raises."""
+    authenticator: Authenticator = request.state.authenticator
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    principal.require(scope, anonymous_read=request.state.settings.anonymous_read)
+    return principal
 
 
 class _ScopePermission(BasePermission):

@@ -47,6 +47,8 @@ class AppError(Exception):
     """An error whose message is safe to show and whose code tells the caller what to do."""
 
     code: ClassVar[str] = "INTERNAL"
+    # For the plain-HTTP endpoints (feedback, export), which answer with a status, not GraphQL.
+    http_status: ClassVar[int] = 500
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
@@ -55,26 +57,32 @@ class AppError(Exception):
 
 class BadUserInput(AppError):
     code = "BAD_USER_INPUT"
+    http_status = 400
 
 
 class NotFound(AppError):
     code = "NOT_FOUND"
+    http_status = 404
 
 
 class Conflict(AppError):
     code = "CONFLICT"
+    http_status = 409
 
 
 class ModelUnavailable(AppError):
     code = "MODEL_UNAVAILABLE"
+    http_status = 503
 
 
 class BadModelResponse(AppError):
     code = "BAD_MODEL_RESPONSE"
+    http_status = 502
 
 
 class StorageUnavailable(AppError):
     code = "STORAGE_UNAVAILABLE"
+    http_status = 503
 
 
 def from_model_error(error: mlclient.ModelError) -> AppError:

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 import db
 from db import export as queries
-from graph.auth import Scope
+from graph.auth import Scope, authorize
 from graph.errors import AppError
 from graph.validation import utc
 
@@ -103,14 +103,12 @@ async def write_csv(batches: Batches, path: Path, advance: Callable[[int], None]
 async def export_csv(request: Request) -> Response:
     """``GET /export.csv?since=…&until=…[&model=…]``: the CSV export, streamed."""
     try:
-        principal = await request.state.authenticator.authenticate(
-            request.headers.get("authorization")
-        )
-        principal.require(Scope.READ, anonymous_read=request.state.settings.anonymous_read)
+        await authorize(request, Scope.READ)
         since, until = (_date(request, name) for name in ("since", "until"))
     except AppError as error:
-        status = 400 if error.code == "BAD_USER_INPUT" else 401 if "AUTH" in error.code else 403
-        return JSONResponse({"error": str(error), "code": error.code}, status_code=status)
+        return JSONResponse(
+            {"error": str(error), "code": error.code}, status_code=error.http_status
+        )
     model = request.query_params.get("model")
     sessions: db.Sessions = request.state.sessions
 

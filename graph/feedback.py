@@ -6,8 +6,8 @@ The body is a Seldon ``Feedback`` message::
 
 ``puid`` is matched to the request id of a classify call and ``truth`` gives one actual per row
 of that call, in order: a label (``"setosa"``, ``2``, ``[2]``) or a one-hot/probability row,
-read as the class at its largest value in ``MLGRAPH_MODEL_CLASS_NAMES`` order (the stored
-probabilities cannot tell the order: JSONB does not keep key order).
+read as the class at its largest value, in the class order of the stored probabilities (or the
+model's configured ``class_names`` when it returned plain labels).
 Answers are JSON in Seldon's style; errors carry ``status.status == "FAILURE"``.
 """
 
@@ -21,20 +21,16 @@ from starlette.responses import JSONResponse
 import db
 from db import predictions as queries
 from graph import actuals
-from graph.auth import Forbidden, Scope, Unauthenticated
+from graph.auth import Scope, authorize
 from graph.errors import AppError, BadUserInput, NotFound
+from graph.models import ModelRegistry
 
 __all__ = ["feedback"]
-
-_STATUS = {BadUserInput: 400, NotFound: 404, Unauthenticated: 401, Forbidden: 403}
 
 
 async def feedback(request: Request) -> JSONResponse:
     try:
-        principal = await request.state.authenticator.authenticate(
-            request.headers.get("authorization")
-        )
-        principal.require(Scope.PREDICT, anonymous_read=False)
+        await authorize(request, Scope.PREDICT)
         try:
             body = await request.json()
         except ValueError as exc:
@@ -47,22 +43,21 @@ async def feedback(request: Request) -> JSONResponse:
             raise NotFound(f"no predictions with puid {puid!r}")
         if len(truth) != len(rows):
             raise BadUserInput(f"{len(truth)} truth row(s) for {len(rows)} prediction(s)")
-        classes = request.state.settings.model_class_names
+        classes = _classes(rows[0], request.state.models)
         labels = [_label(value, classes) for value in truth]
         stored = await actuals.record_actuals(sessions, labels=labels, request_id=puid)
     except AppError as error:
-        status = _STATUS.get(type(error), 500)
         return JSONResponse(
             {
                 "status": {
-                    "code": status,
+                    "code": error.http_status,
                     "info": str(error),
                     "reason": error.code,
                     "status": "FAILURE",
                 },
                 "message": str(error),
             },
-            status_code=status,
+            status_code=error.http_status,
         )
     return JSONResponse(
         {
@@ -70,6 +65,16 @@ async def feedback(request: Request) -> JSONResponse:
             "meta": {"puid": puid, "tags": {"actuals": len(stored)}},
         }
     )
+
+
+def _classes(row: db.Prediction, models: ModelRegistry) -> list[str] | None:
+    """The model's class order: as its stored probabilities list them, else as configured."""
+    if row.probabilities:
+        return list(row.probabilities)
+    try:
+        return models.get(row.model_name).config.class_names
+    except BadUserInput:
+        return None  # a model no longer configured
 
 
 def _parse(body: Any) -> tuple[str, list[Any]]:
@@ -93,8 +98,8 @@ def _label(value: Any, classes: list[str] | None) -> str:
     if isinstance(value, list):
         if classes is None or len(classes) != len(value):
             raise BadUserInput(
-                f"a truth row of {len(value)} numbers needs as many configured class names "
-                "(MLGRAPH_MODEL_CLASS_NAMES); or send labels"
+                f"a truth row of {len(value)} numbers needs as many known classes (the "
+                "model's probabilities or its configured class_names); or send labels"
             )
         if not all(isinstance(v, int | float) for v in value):
             raise BadUserInput("a truth row of several values must hold numbers")

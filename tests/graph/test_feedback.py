@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import db
 from tests.conftest import AppClient
+from tests.utils.api import CLASSIFY, graphql
 from tests.utils.builders import create_random_prediction
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -73,3 +75,26 @@ async def test_malformed_feedback_is_400(app_client: AppClient, session: AsyncSe
     assert [r.status_code for r in (no_truth, not_json, too_many)] == [400, 400, 400]
     assert one_hot.status_code == 400  # no class names configured: the order is unknown
     assert too_many.json()["status"]["reason"] == "BAD_USER_INPUT"
+
+
+async def test_one_hot_truth_uses_the_stored_class_order(
+    app_client: AppClient, session: AsyncSession
+) -> None:
+    # The model names its classes out of alphabetical order; PostgreSQL must keep that order.
+    body = {"data": {"names": ["zebra", "ant"], "ndarray": [[0.9, 0.1]]}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    async with app_client(transport=transport, model_version="v1") as client:
+        classified = await graphql(client, CLASSIFY, rows=[[1.0]], requestId="order-1")
+        assert [
+            c["label"] for c in classified["data"]["classify"]["predictions"][0]["probabilities"]
+        ] == ["zebra", "ant"]
+        response = await client.post(
+            "/api/v1.0/feedback",
+            json={
+                "response": {"meta": {"puid": "order-1"}},
+                "truth": {"data": {"ndarray": [[0, 1]]}},
+            },
+        )
+    assert response.status_code == 200, response.text
+    labels = (await session.scalars(select(col(db.Actual.label)))).all()
+    assert labels == ["ant"]
