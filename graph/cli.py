@@ -61,7 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     export.add_argument("--out", required=True, help="file to write")
 
+    from graph.drift_check import add_arguments, run_check_drift
+
+    check_drift = commands.add_parser(
+        "check-drift", help="drift/accuracy check for a CronJob; exit 0 ok, 1 alert, 2-4 see README"
+    )
+    add_arguments(check_drift)
+
     args = parser.parse_args(argv)
+    if args.command == "check-drift":
+        return run_check_drift(args)  # reads its own settings: a bad one must exit 4, not 1
     settings = Settings()
     if args.command == "export":
         from graph.export import run_export

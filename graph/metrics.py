@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -27,14 +28,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
+from graph.drift import ColumnDrift, StatTest
+
 __all__ = [
     "CLASSIFY_DB_SECONDS",
     "CLASSIFY_MODEL_SECONDS",
+    "DRIFT_DETECTED",
+    "DRIFT_SCORE",
     "MODEL_ERRORS",
     "OPERATIONS",
     "PREDICTIONS",
     "OperationMetrics",
     "metrics_endpoint",
+    "record_drift",
     "watch_pool",
 ]
 
@@ -74,6 +80,36 @@ MODEL_ERRORS = Counter(
     ["model", "code"],
     registry=REGISTRY,
 )
+
+# The latest drift figures per column; feature is its position, or "label" for the predicted label.
+DRIFT_SCORE = Gauge(
+    "mlgraph_drift_score",
+    "Latest drift test value per model and column (p-value for ks/chisquare, else a distance).",
+    ["model", "feature", "test"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+DRIFT_DETECTED = Gauge(
+    "mlgraph_drift_detected",
+    "1 when the latest drift test flagged the column, else 0.",
+    ["model", "feature"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+
+
+def record_drift(model: str, columns: Iterable[ColumnDrift]) -> None:
+    """Set the drift gauges from one drift computation (every tested column of ``model``)."""
+    for column in columns:
+        feature = "label" if column.feature is None else str(column.feature)
+        test = column.result.test
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # removal is single-process only
+            # Only the latest test's series: a query with another test must not leave the old one.
+            for other in StatTest:
+                if other is not test:
+                    DRIFT_SCORE.remove(model, feature, other.value)
+        DRIFT_SCORE.labels(model, feature, test.value).set(column.result.value)
+        DRIFT_DETECTED.labels(model, feature).set(int(column.result.drifted))
 
 
 class _PoolCollector(Collector):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     max_features: int = Field(default=1000, ge=1, description="features per row")
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
+    live_queue_size: int = Field(
+        default=1000, ge=1, description="live predictions a subscriber may have waiting"
+    )
 
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request body")
     max_query_depth: int = Field(default=10, ge=2)
@@ -108,6 +112,23 @@ class Settings(BaseSettings):
     drift_wasserstein_threshold: float = Field(default=0.1, gt=0, description="in reference stds")
     drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, le=1)
     drift_psi_threshold: float = Field(default=0.1, gt=0)
+    # `mlgraph check-drift` (graph/drift_check.py). Durations: ISO 8601 (PT24H) or seconds.
+    drift_current_window: timedelta = Field(
+        default=timedelta(hours=24), gt=timedelta(0), description="ends now (or at --until)"
+    )
+    drift_reference_window: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0), description="just before the current window"
+    )
+    drift_reference_since: datetime | None = Field(
+        default=None, description="a fixed reference instead (with drift_reference_until)"
+    )
+    drift_reference_until: datetime | None = None
+    drift_accuracy_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="alert below this accuracy (needs actuals)"
+    )
+    drift_webhook_url: str | None = Field(default=None, description="POSTed the report on alert")
+    drift_webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per attempt")
+    drift_webhook_retries: int = Field(default=2, ge=0, le=10, description="extra attempts")
 
     graphiql: bool = Field(default=True, description="serve the GraphiQL explorer at /graphql")
     introspection: bool = Field(default=True, description="answer __schema/__type queries")
@@ -134,6 +155,8 @@ class Settings(BaseSettings):
             raise ValueError("MLGRAPH_MODELS names must be unique")
         if self.default_model is not None and self.models and self.default_model not in names:
             raise ValueError(f"default_model {self.default_model!r} is not among {names}")
+        if (self.drift_reference_since is None) != (self.drift_reference_until is None):
+            raise ValueError("set both drift_reference_since and drift_reference_until, or neither")
         return self
 
     def model_list(self) -> list[ModelSettings]:

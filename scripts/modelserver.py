@@ -48,13 +48,19 @@ class ModelServer:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and every process it started (gunicorn and MLServer fork workers,
+        which a signal to the parent alone can leave running)."""
+        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                continue
+            # The leader is gone; make sure no worker outlives it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            return
 
 
 def cache_dir() -> Path:
@@ -123,7 +129,12 @@ def start_seldon(workdir: Path, *, port: int | None = None, version: str = "v1")
     environment = {**os.environ, "MODEL_FILE": str(model_file), "MODEL_VERSION": version}
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            command, cwd=MODEL_DIR, env=environment, stdout=out, stderr=subprocess.STDOUT
+            command,
+            cwd=MODEL_DIR,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() reaches the workers
         )
     server = ModelServer("seldon", f"http://127.0.0.1:{port}", process, log)
     wait_ready(server, server.url + "/health/ping")
@@ -160,6 +171,7 @@ def start_mlserver(workdir: Path, *, port: int | None = None, version: str = "v1
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = ModelServer("mlserver", f"http://127.0.0.1:{port}", process, log)
     # The model's own readiness: /v2/health/ready is also true while no model has loaded at all.

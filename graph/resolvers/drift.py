@@ -15,6 +15,7 @@ from graph.auth import CanRead
 from graph.context import Context
 from graph.drift import StatTest
 from graph.errors import BadUserInput
+from graph.metrics import record_drift
 from graph.settings import Settings
 from graph.types.drift import ColumnDrift, DriftReport, DriftStatus, TimeWindow
 from graph.validation import check_range
@@ -129,6 +130,7 @@ async def check_drift(
         test=test,
         label_test=label_test,
     )
+    record_drift(model_name, [*columns, label])
     report.features = [ColumnDrift.from_result(column) for column in columns]
     report.label = ColumnDrift.from_result(label)
     if label.result.drifted or any(column.result.drifted for column in columns):
