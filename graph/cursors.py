@@ -10,6 +10,7 @@ from datetime import datetime
 import db
 from db.predictions import Keyset
 from graph.errors import BadUserInput
+from graph.validation import utc
 
 __all__ = ["decode_cursor", "encode_cursor"]
 
@@ -31,4 +32,4 @@ def decode_cursor(cursor: str) -> Keyset:
         ) from exc
     if keyset.created_at.tzinfo is None:
         raise BadUserInput("'after' is not a cursor returned by this API", argument="after")
-    return keyset
+    return Keyset(created_at=utc(keyset.created_at, argument="after"), id=keyset.id)

@@ -1,14 +1,22 @@
-"""Argument checks shared by resolvers; each failure is a ``BAD_USER_INPUT`` error."""
+"""Checks shared by resolvers: arguments (``BAD_USER_INPUT``) and what a model answered."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import overload
 
-from graph.errors import BadUserInput
+from graph.errors import BadModelResponse, BadUserInput
 
-__all__ = ["check_page_size", "check_range", "check_rows", "check_text", "utc"]
+__all__ = [
+    "check_labels",
+    "check_page_size",
+    "check_range",
+    "check_rows",
+    "check_text",
+    "utc",
+]
 
 
 def check_rows(rows: Sequence[Sequence[float]], *, max_rows: int, max_features: int) -> None:
@@ -44,16 +52,42 @@ def check_page_size(first: int | None, *, default: int, maximum: int) -> int:
 
 
 def check_text(value: str | None, *, argument: str, max_length: int = 200) -> str | None:
+    """1 to ``max_length`` characters, none of them NUL (PostgreSQL text cannot hold it)."""
     if value is not None and not 1 <= len(value) <= max_length:
         raise BadUserInput(f"{argument} must be 1 to {max_length} characters", argument=argument)
+    if value is not None and "\x00" in value:
+        raise BadUserInput(f"{argument} must not contain NUL characters", argument=argument)
     return value
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Dates without a timezone are taken as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+@overload
+def utc(value: datetime, *, argument: str = ...) -> datetime: ...
+@overload
+def utc(value: None, *, argument: str = ...) -> None: ...
+def utc(value: datetime | None, *, argument: str = "date") -> datetime | None:
+    """The same instant in UTC; a date without a timezone is taken as UTC.
+
+    Dates at the very ends of the calendar (year 1 east of Greenwich, 9999 west of it) have no
+    UTC equivalent a ``datetime`` can hold: they are refused rather than crashing the query.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadUserInput(f"{argument} is out of range", argument=argument) from exc
+
+
+def check_labels(labels: Iterable[str], *, max_length: int = 200) -> None:
+    """A model's labels must fit the label column: ``BAD_MODEL_RESPONSE`` otherwise."""
+    for label in labels:
+        if len(label) > max_length or "\x00" in label:
+            raise BadModelResponse(
+                f"the model returned a label that cannot be stored (over {max_length} "
+                f"characters or with a NUL): {label[:40]!r}…"
+            )
 
 
 def check_range(
@@ -61,8 +95,7 @@ def check_range(
 ) -> tuple[datetime, datetime]:
     """A model name and a non-empty UTC range ``since < until`` (no timezone means UTC)."""
     check_text(model_name, argument="modelName")
-    start = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-    end = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+    start, end = utc(since, argument=argument), utc(until, argument="until")
     if start >= end:
         raise BadUserInput(f"{argument} must be before until", argument=argument)
     return start, end

@@ -61,7 +61,7 @@ class PredictionQueries:
         limit = check_page_size(
             first, default=settings.default_page_size, maximum=settings.max_page_size
         )
-        since, until = utc(since), utc(until)
+        since, until = utc(since, argument="since"), utc(until, argument="until")
         if since is not None and until is not None and since > until:
             raise BadUserInput("since is after until", argument="since")
         check_text(model_name, argument="modelName")
