@@ -16,7 +16,7 @@ from graph.auth import CanPredict
 from graph.context import Context
 from graph.errors import BadUserInput, Conflict, StorageUnavailable, from_model_error
 from graph.types.prediction import Prediction
-from graph.validation import check_rows, check_text
+from graph.validation import check_labels, check_rows, check_text
 
 __all__ = ["ClassifyInput", "ClassifyMutations", "ClassifyResult"]
 
@@ -81,6 +81,7 @@ class ClassifyMutations:
             metrics.MODEL_ERRORS.labels(model_name, error.code).inc()
             raise error from exc
         metrics.CLASSIFY_MODEL_SECONDS.labels(model_name).observe(output.latency_ms / 1000)
+        check_labels(row.label for row in output.rows)
 
         new_rows = [
             queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
