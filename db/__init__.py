@@ -3,7 +3,7 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, export, predictions, stats
+from db import actuals, apikeys, export, notify, predictions, stats
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId
 from db.tables import Actual, ApiKey, Prediction
@@ -20,6 +20,7 @@ __all__ = [
     "export",
     "make_engine",
     "make_sessionmaker",
+    "notify",
     "ping",
     "predictions",
     "stats",

@@ -21,6 +21,7 @@ __all__ = [
     "NewPrediction",
     "create_predictions",
     "get_prediction",
+    "get_predictions_by_ids",
     "get_predictions_by_request_id",
     "list_predictions",
 ]
@@ -97,6 +98,20 @@ async def get_predictions_by_request_id(
     return list((await session.scalars(statement)).all())
 
 
+async def get_predictions_by_ids(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> list[Prediction]:
+    """The rows with these ids that exist, oldest first (ties by id)."""
+    if not ids:
+        return []
+    statement = (
+        select(Prediction)
+        .where(col(Prediction.id).in_(list(ids)))
+        .order_by(col(Prediction.created_at), col(Prediction.id))
+    )
+    return list((await session.scalars(statement)).all())
+
+
 async def list_predictions(
     session: AsyncSession,
     *,
@@ -106,14 +121,18 @@ async def list_predictions(
     model_name: str | None = None,
     label: str | None = None,
     after: Keyset | None = None,
+    oldest_first: bool = False,
 ) -> list[Prediction]:
-    """Predictions newest first, ``since`` inclusive and ``until`` exclusive.
+    """Predictions newest first (or ``oldest_first``), ``since`` inclusive, ``until`` exclusive.
 
     Ties in ``created_at`` are ordered by ``id``, so ``after`` (keyset pagination) visits every
-    row exactly once, on any page, at the cost of one index range scan.
+    row exactly once, on any page, at the cost of one index range scan. With ``oldest_first``,
+    ``after`` means the rows that follow it in ascending order.
     """
     created_at, row_id = col(Prediction.created_at), col(Prediction.id)
-    statement = select(Prediction).order_by(created_at.desc(), row_id.desc()).limit(limit)
+    ascending = (created_at.asc(), row_id.asc())
+    order = ascending if oldest_first else (created_at.desc(), row_id.desc())
+    statement = select(Prediction).order_by(*order).limit(limit)
     if since is not None:
         statement = statement.where(created_at >= since)
     if until is not None:
@@ -123,5 +142,6 @@ async def list_predictions(
     if label is not None:
         statement = statement.where(col(Prediction.label) == label)
     if after is not None:
-        statement = statement.where(tuple_(created_at, row_id) < tuple_(after.created_at, after.id))
+        position, keyset = tuple_(created_at, row_id), tuple_(after.created_at, after.id)
+        statement = statement.where(position > keyset if oldest_first else position < keyset)
     return list((await session.scalars(statement)).all())

@@ -21,6 +21,7 @@ from graph.export import export_csv
 from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
+from graph.live import Broadcaster
 from graph.metrics import metrics_endpoint, watch_pool
 from graph.models import build_registry
 from graph.observability import RequestLog
@@ -44,6 +45,7 @@ class GraphQLApp(GraphQL[Context, None]):
             sessions=state.sessions,
             models=state.models,
             authenticator=state.authenticator,
+            live=state.live,
         )
 
 
@@ -66,6 +68,7 @@ def create_app(
             max_overflow=settings.database_max_overflow,
         )
         watch_pool(engine)
+        live = Broadcaster(settings.database_url, queue_size=settings.live_queue_size)
         timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
         limits = httpx.Limits(
             max_connections=settings.model_max_connections,
@@ -86,8 +89,10 @@ def create_app(
                         production=settings.environment == "production",
                         cache_seconds=settings.api_key_cache_seconds,
                     ),
+                    "live": live,
                 }
         finally:
+            await live.aclose()
             await engine.dispose()
 
     graphql = GraphQLApp(

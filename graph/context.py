@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     import db
     from graph.auth import Authenticator, Principal
+    from graph.live import Broadcaster
     from graph.models import ModelRegistry
     from graph.settings import Settings
 
@@ -27,6 +28,7 @@ class State(TypedDict):
     sessions: db.Sessions
     models: ModelRegistry
     authenticator: Authenticator
+    live: Broadcaster
 
 
 @dataclass
@@ -39,11 +41,17 @@ class Context:
     sessions: db.Sessions
     models: ModelRegistry
     authenticator: Authenticator
+    live: Broadcaster
+    # A WebSocket's graphql-transport-ws connection_init payload (set by Strawberry); browsers
+    # cannot set headers on a WebSocket, so the key may come as {"authorization": "Bearer …"}.
+    connection_params: object = None
     _principal: Principal | None = field(default=None, repr=False)
 
     async def principal(self) -> Principal:
         """Who is calling; the key is looked up at most once per request."""
         if self._principal is None:
             header = self.request.headers.get("authorization")
+            if header is None and isinstance(self.connection_params, dict):
+                header = self.connection_params.get("authorization")
             self._principal = await self.authenticator.authenticate(header)
         return self._principal

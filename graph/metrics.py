@@ -35,6 +35,8 @@ __all__ = [
     "CLASSIFY_MODEL_SECONDS",
     "DRIFT_DETECTED",
     "DRIFT_SCORE",
+    "LIVE_DROPPED",
+    "LIVE_SUBSCRIBERS",
     "MODEL_ERRORS",
     "OPERATIONS",
     "PREDICTIONS",
@@ -80,7 +82,18 @@ MODEL_ERRORS = Counter(
     ["model", "code"],
     registry=REGISTRY,
 )
-
+LIVE_DROPPED = Counter(
+    "mlgraph_live_dropped",
+    "Live prediction notices dropped because a subscriber's queue was full "
+    "(that subscriber then catches up from the database).",
+    registry=REGISTRY,
+)
+LIVE_SUBSCRIBERS = Gauge(
+    "mlgraph_live_subscribers",
+    "Open predictionAdded subscriptions.",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 # The latest drift figures per column; feature is its position, or "label" for the predicted label.
 DRIFT_SCORE = Gauge(
     "mlgraph_drift_score",

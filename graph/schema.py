@@ -12,6 +12,7 @@ from graph.metrics import OperationMetrics
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.drift import DriftQueries
+from graph.resolvers.live import LiveSubscriptions
 from graph.resolvers.models import ModelQueries
 from graph.resolvers.predictions import PredictionQueries
 from graph.resolvers.stats import StatsQueries
@@ -30,6 +31,11 @@ class Mutation(ClassifyMutations, ActualMutations):
     pass
 
 
+@strawberry.type
+class Subscription(LiveSubscriptions):
+    pass
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -44,5 +50,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[*limit_extensions(settings), OperationMetrics, ErrorCodes],
     )

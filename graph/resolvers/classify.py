@@ -98,6 +98,8 @@ class ClassifyMutations:
                     latency_ms=output.latency_ms,
                     request_id=request_id,
                 )
+                # In the transaction: a rolled-back insert announces nothing (graph/live.py).
+                await context.live.announce(session, rows)
         except db.DuplicateRequestId:
             # A concurrent call with the same request id committed first: answer with its rows.
             assert request_id is not None
