@@ -27,18 +27,20 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import ValidationError
 
-import db
-from db import actuals as actual_queries
-from graph.performance import compute_metrics
-from graph.resolvers.drift import check_drift, default_thresholds
 from graph.settings import Settings
-from graph.types.drift import ColumnDrift, DriftReport, DriftStatus
+
+# The rest (scipy, Strawberry, SQLAlchemy, httpx) is imported when a check runs, so that
+# `mlgraph serve` or `migrate`, which build this command's parser, don't load it.
+if TYPE_CHECKING:
+    import httpx
+
+    import db
+    from graph.types.drift import ColumnDrift, DriftReport
 
 __all__ = [
     "EXIT_ALERT",
@@ -175,6 +177,9 @@ async def _accuracy(
     sessions: db.Sessions, settings: Settings, plan: _Plan
 ) -> dict[str, Any] | None:
     """Accuracy over the current window's predictions with actuals, as ``performance`` has it."""
+    from db import actuals as actual_queries
+    from graph.performance import compute_metrics
+
     if plan.accuracy_threshold is None:
         return None
     async with sessions() as session:
@@ -219,6 +224,10 @@ def _reasons(drift: DriftReport, accuracy: dict[str, Any] | None) -> list[str]:
 
 
 async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
+    import db
+    from graph.resolvers.drift import check_drift, default_thresholds
+    from graph.types.drift import DriftStatus
+
     engine = db.make_engine(settings.database_url, pool_size=1, max_overflow=1)
     try:
         sessions = db.make_sessionmaker(engine)
@@ -276,6 +285,8 @@ async def post_report(
 ) -> WebhookResult:
     """POST ``report`` as JSON; retry connection errors, timeouts, 429 and 5xx ``retries`` times
     (backing off from 0.5 s, doubling); any 2xx is delivered."""
+    import httpx
+
     status: int | None = None
     error: str | None = None
     async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
