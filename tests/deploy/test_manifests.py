@@ -175,7 +175,7 @@ def test_builtin_objects_match_the_official_schemas(
             errors += official_errors(pod, version)
     assert not errors, "\n".join(errors)
     kinds = {m["kind"] for m in builtin}
-    assert {"Deployment", "Service", "ConfigMap", "Job", "PodDisruptionBudget"} <= kinds
+    assert {"Deployment", "Service", "ConfigMap", "Job", "PodDisruptionBudget", "CronJob"} <= kinds
 
 
 @pytest.mark.parametrize("directory", [*(f"overlays/{o}" for o in OVERLAYS), "seldon-v2"])
@@ -250,6 +250,40 @@ def test_migration_job_runs_mlgraph_migrate(manifests: tuple[Manifest, ...]) -> 
     assert_locked_down(container, key(job))
     api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == api["image"], "the Job must migrate with the image it deploys"
+
+
+def test_drift_cronjob_runs_check_drift(manifests: tuple[Manifest, ...]) -> None:
+    cronjob = one(manifests, "CronJob", "mlgraph-check-drift")
+    spec = cronjob["spec"]
+    minute, *rest = spec["schedule"].split()
+    assert minute.isdigit()
+    assert rest == ["*", "*", "*", "*"], "hourly"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    assert container["command"] == ["mlgraph", "check-drift"]
+    assert_locked_down(container, key(cronjob))
+    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == api["image"]
+    assert container["envFrom"] == api["envFrom"]
+    url = env_var(container, "MLGRAPH_DATABASE_URL")
+    assert url is not None
+    assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+    webhook = env_var(container, "MLGRAPH_DRIFT_WEBHOOK_URL")
+    assert webhook is not None
+    assert "value" not in webhook, "webhook URLs carry tokens: from a Secret only"
+    # An alert (1), too little data (2) or a failed webhook (3) must not rerun the check.
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {
+        "containerName": container["name"],
+        "operator": "In",
+        "values": [1, 2, 3],
+    }
 
 
 def test_database_url_comes_only_from_the_secret(manifests: tuple[Manifest, ...]) -> None:
@@ -386,6 +420,8 @@ def images(manifests: tuple[Manifest, ...]) -> list[str]:
     for manifest in manifests:
         if manifest["kind"] in {"Deployment", "Job"}:
             pods = [manifest["spec"]["template"]["spec"]]
+        elif manifest["kind"] == "CronJob":
+            pods = [manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
         elif manifest["kind"] == "SeldonDeployment":
             pods = [pod["spec"] for pod in seldon_pods(manifest)]
         else:
