@@ -22,7 +22,8 @@ model-env: install
 	$(BIN)/python scripts/modelserver.py mlserver --prepare
 
 ## Start the example Seldon model and mlgraph on SQLite; prints the GraphiQL address.
-run: model-env
+run: install
+	$(BIN)/python scripts/modelserver.py seldon --prepare
 	MODEL_PORT=$(MODEL_PORT) BIN=$(BIN) bash scripts/run-dev.sh
 
 lint: install
