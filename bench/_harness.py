@@ -206,7 +206,7 @@ def start_mlgraph(
         command = [
             str(PROJECT_BIN / "python"), "-m", "uvicorn", app, "--factory",
             "--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port),
-            "--workers", "1", "--proxy-headers",
+            "--workers", env["MLGRAPH_WORKERS"], "--proxy-headers",
         ]  # fmt: skip
         # --app-dir puts bench/ first on sys.path; SOURCE must still provide graph/.
         env["PYTHONPATH"] = str(SOURCE)

@@ -57,6 +57,10 @@ def main() -> int:
         help="another mlgraph target from a factory in bench/, e.g. caches=_levers:with_caches",
     )  # fmt: skip
     parser.add_argument(
+        "--variant-env", action="append", default=[], metavar="NAME:KEY=VALUE",
+        help="a setting for one variant only; a variant may be NAME=serve (plain mlgraph serve)",
+    )  # fmt: skip
+    parser.add_argument(
         "--mlgraph-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra MLGRAPH_* settings for mlgraph, e.g. MLGRAPH_LOG_LEVEL=warning",
     )  # fmt: skip
@@ -67,6 +71,11 @@ def main() -> int:
     need_wrk()
     extra_env = dict(item.split("=", 1) for item in args.mlgraph_env)
     variants = dict(item.split("=", 1) for item in args.variant)
+    variant_env: dict[str, dict[str, str]] = {name: {} for name in variants}
+    for item in args.variant_env:
+        variant, setting = item.split(":", 1)
+        key, value = setting.split("=", 1)
+        variant_env[variant][key] = value
     targets = [*BASE, *variants]
     for name in variants:
         LABELS[name] = f"b' {name}"
@@ -83,8 +92,8 @@ def main() -> int:
         print(f"# classify benchmark, {info['date']}")
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; mlgraph at {code}")
         print(f"wrk 1 thread, {args.duration:g}s per run, {args.rounds} round(s), order rotated")
-        if variants:
-            print("variants: " + ", ".join(f"{k} = {v}" for k, v in variants.items()))
+        for variant, app in variants.items():
+            print(f"variant {variant}: {app} {variant_env[variant] or ''}")
         print()
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
@@ -95,8 +104,9 @@ def main() -> int:
             servers["seed"] = start_seed(workdir, name, model.url)
             for variant, app in variants.items():
                 servers[variant] = start_mlgraph(
-                    workdir, db_url, model.url, extra_env, app=app, name=variant
-                )
+                    workdir, db_url, model.url, {**extra_env, **variant_env[variant]},
+                    app=None if app == "serve" else app, name=variant,
+                )  # fmt: skip
             paths = {"direct": "/api/v1.0/predictions", "seed": "/classify"}
 
             def url(target: str) -> str:
