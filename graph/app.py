@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -106,6 +108,8 @@ def create_app(
         Route("/api/v1.0/feedback", feedback, methods=["POST"]),
         Route("/export.csv", export_csv),
         Route("/metrics", metrics_endpoint),
+        # Static files that use only the public GraphQL API (graph/dashboard/dashboard.js).
+        Mount("/dashboard", StaticFiles(directory=Path(__file__).parent / "dashboard", html=True)),
     ]
     middleware = [
         Middleware(RequestLog),

@@ -68,7 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(check_drift)
 
+    from graph import demo
+
+    demo.add_arguments(
+        commands.add_parser("demo-traffic", help="send demo classify calls and actuals to mlgraph")
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "demo-traffic":
+        return demo.run_demo_traffic(args)  # a client of a running mlgraph: no settings
     if args.command == "check-drift":
         return run_check_drift(args)  # reads its own settings: a bad one must exit 4, not 1
     settings = Settings()

@@ -1,0 +1,211 @@
+"""The dashboard in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``).
+
+``mlgraph serve`` runs on a SQLite database seeded with known predictions and actuals; the test
+checks the numbers the charts draw, that a classify made meanwhile shows up in the live feed,
+and writes a screenshot (its path is printed; a copy goes to tests/browser/artifacts/).
+A missing Chromium fails the test: install it with
+``apt-get install -y chromium chromium-driver`` (``.ci/run`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+import db
+from tests.utils.builders import create_random_prediction
+from tests.utils.migrations import migrate
+from tests.utils.serve import metric, serve_mlgraph, stub_label, stub_model
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+# Hours before the current one -> (label, actual) of each prediction stored then.
+SEEDED: dict[int, list[tuple[str, str | None]]] = {
+    5: [("setosa", "setosa"), ("setosa", "setosa"), ("virginica", "virginica")],
+    3: [("setosa", "setosa"), ("setosa", "virginica"), *[("virginica", None)] * 5],
+    1: [
+        ("virginica", "virginica"),
+        ("virginica", "virginica"),
+        ("virginica", "virginica"),
+        ("setosa", None),
+    ],
+}
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    if shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None:
+        pytest.fail(
+            f"{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install -y chromium chromium-driver"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+async def _seed(url: str, hour: datetime) -> None:
+    engine = db.make_engine(url)
+    try:
+        async with db.make_sessionmaker(engine).begin() as session:
+            actuals: list[db.Actual] = []
+            for hours_ago, rows in SEEDED.items():
+                for i, (label, actual) in enumerate(rows):
+                    current = hours_ago == 1
+                    # Feature 0 moves far in the current window (drift); feature 1 does not.
+                    features = [(8.0 if current else 5.0) + i / 10, 3.0 + (i % 2) / 10, 1.5, 0.2]
+                    row = await create_random_prediction(
+                        session,
+                        created_at=hour - timedelta(hours=hours_ago, minutes=-10 - i),
+                        label=label,
+                        features=features,
+                        latency_ms=2.0 + hours_ago,
+                    )
+                    if actual is not None:
+                        actuals.append(
+                            db.Actual(
+                                prediction_id=row.id,
+                                label=actual,
+                                created_at=row.created_at,
+                                updated_at=row.created_at,
+                            )
+                        )
+            await session.flush()  # the predictions first: actuals refer to them
+            session.add_all(actuals)
+    finally:
+        await engine.dispose()
+
+
+def test_dashboard_draws_seeded_history_and_the_live_feed(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mlgraph.db'}"
+    migrate(database_url, "head")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    asyncio.run(_seed(database_url, hour))
+    query = {
+        "since": (hour - timedelta(hours=6)).isoformat(),
+        "until": (hour + timedelta(hours=1)).isoformat(),
+        "driftFrom": (hour - timedelta(hours=1)).isoformat(),
+        "bucket": "HOUR",
+        "model": "iris",
+    }
+    environment = {"MLGRAPH_DRIFT_MIN_ROWS": "3"}
+    with (
+        stub_model() as model_url,
+        serve_mlgraph(
+            database_url, tmp_path / "serve.log", MLGRAPH_MODEL_URL=model_url, **environment
+        ) as base,
+    ):
+        browser.get(f"{base}/dashboard?{urlencode(query)}")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+
+        # The hourly bars carry the seeded counts; the hours between them are empty.
+        bars = {
+            datetime.fromisoformat(g.get_attribute("data-start") or ""): int(
+                g.get_attribute("data-count") or -1
+            )
+            for g in browser.find_elements(By.CSS_SELECTOR, "#volume-chart g.bucket")
+        }
+        expected = {hour - timedelta(hours=h): len(rows) for h, rows in SEEDED.items()}
+        assert {t: n for t, n in bars.items() if n} == expected
+        assert len(bars) == 7
+        mix = {
+            li.get_attribute("data-label"): int(li.get_attribute("data-count") or -1)
+            for li in browser.find_elements(By.CSS_SELECTOR, "#label-mix li")
+        }
+        assert mix == {"setosa": 5, "virginica": 9}
+        assert browser.find_element(By.ID, "total").text == "14"
+
+        # Accuracy over the predictions with actuals: 7 right of 8.
+        accuracy = browser.find_element(By.ID, "accuracy")
+        assert float(accuracy.get_attribute("data-value") or "nan") == pytest.approx(7 / 8)
+        # Latency: 2 ms + hours ago, so the worst hourly p95 is the oldest hour's 7 ms.
+        assert browser.find_element(By.ID, "p95-latency").text == "7.0 ms"
+
+        # Drift: feature 0 moved in the current window and is highlighted; feature 1 did not.
+        drift = {
+            tr.get_attribute("data-column"): tr.get_attribute("class")
+            for tr in browser.find_elements(By.CSS_SELECTOR, "#drift-table tbody tr")
+        }
+        assert drift["feature 0"] == "drifted"
+        assert drift["feature 1"] == ""
+        assert browser.find_element(By.ID, "drift-status").text == "drifted"
+
+        # The live feed: a classify made now appears without reloading.
+        wait.until(lambda d: d.find_element(By.ID, "live-status").text == "connected")
+        with httpx.Client(base_url=base) as client:
+            for _ in range(200):
+                if asyncio.run(_subscribers(base)) >= 1:
+                    break
+            else:
+                pytest.fail("the dashboard never subscribed")
+            response = client.post(
+                "/graphql",
+                json={
+                    "query": "mutation { classify(input: {rows: [[6.1, 2.8, 4.7, 1.2]]}) "
+                    "{ predictions { id label } } }"
+                },
+            )
+        [prediction] = response.json()["data"]["classify"]["predictions"]
+        assert prediction["label"] == stub_label([6.1])
+        row = wait.until(
+            lambda d: d.find_element(
+                By.CSS_SELECTOR, f'#live-feed tr[data-id="{prediction["id"]}"]'
+            )
+        )
+        assert row.get_attribute("data-label") == "virginica"
+        # Leave time for the row's highlight to fade before the picture is taken.
+        wait.until(lambda d: "new" not in (row.get_attribute("class") or "") or _fade(d))
+
+        screenshot = tmp_path / "dashboard.png"
+        assert browser.save_screenshot(str(screenshot))
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(screenshot, ARTIFACTS / "dashboard.png")
+        print(f"dashboard screenshot: {screenshot} (copy: {ARTIFACTS / 'dashboard.png'})")
+    assert uuid.UUID(prediction["id"])
+
+
+def _fade(driver: webdriver.Chrome) -> bool:
+    driver.execute_script(
+        "document.querySelectorAll('#live-feed tr.new').forEach(r => r.classList.remove('new'))"
+    )
+    return True
+
+
+async def _subscribers(base: str) -> float:
+    async with httpx.AsyncClient(base_url=base) as client:
+        value = await metric(client, "mlgraph_live_subscribers")
+    if value < 1:
+        await asyncio.sleep(0.05)
+    return value
