@@ -8,6 +8,7 @@ in time order as they would arrive), then starts ``mlgraph serve`` and times, pe
 and a date range): the first page, and the 50th page reached by following ``endCursor``. Each
 is repeated (first and deep interleaved) for p50/p95. Finally it prints EXPLAIN (ANALYZE,
 BUFFERS) of the SQL that mlgraph's own ``db.predictions.list_predictions`` sends for both pages.
+It also times the monitoring queries (predictionStats, featureStats, drift) over one week.
 """
 
 from __future__ import annotations
@@ -62,6 +63,31 @@ query Page($modelName: String, $since: DateTime, $until: DateTime, $first: Int, 
 }
 """
 
+# The monitoring queries of issue 6's history benchmark, over one model's windows.
+STATS_QUERY = """
+query Stats($modelName: String!, $since: DateTime!, $until: DateTime!) {
+  predictionStats(modelName: $modelName, since: $since, until: $until, bucket: DAY) {
+    start count meanLatencyMs p95LatencyMs labels { label count }
+  }
+}
+"""
+FEATURE_STATS_QUERY = """
+query FeatureStats($modelName: String!, $since: DateTime!, $until: DateTime!) {
+  featureStats(modelName: $modelName, since: $since, until: $until) {
+    index count mean std min max quantiles { quantile value }
+  }
+}
+"""
+DRIFT_QUERY = """
+query Drift($modelName: String!, $reference: TimeWindow!, $current: TimeWindow!) {
+  drift(modelName: $modelName, reference: $reference, current: $current) {
+    status message referenceCount currentCount referenceSample currentSample sampled
+    features { feature test value threshold drifted }
+    label { test value threshold drifted }
+  }
+}
+"""
+
 
 async def seed(database: str, rows: int, *, days: int = 60, chunk: int = 100_000) -> float:
     """COPY ``rows`` predictions in time order, ending now; returns the seconds it took."""
@@ -108,14 +134,48 @@ async def seed(database: str, rows: int, *, days: int = 60, chunk: int = 100_000
     return seconds
 
 
-def page(client: Any, variables: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def post(client: Any, query: str, variables: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """One GraphQL operation: milliseconds and ``data``; a failure raises RuntimeError."""
     started = time.perf_counter()
-    response = client.post("/graphql", json={"query": PAGE_QUERY, "variables": variables})
+    response = client.post("/graphql", json={"query": query, "variables": variables})
     elapsed = (time.perf_counter() - started) * 1000
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"history query failed: {response.status_code} {body}")
-    return elapsed, body["data"]["predictions"]
+        raise RuntimeError(f"query failed: {response.status_code} {str(body)[:500]}")
+    return elapsed, body["data"]
+
+
+def page(client: Any, variables: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    elapsed, data = post(client, PAGE_QUERY, variables)
+    return elapsed, data["predictions"]
+
+
+def monitoring(client: Any, now: datetime, repeats: int) -> list[list[object]]:
+    """p50/p95 of the stats and drift queries over one week of iris (about 47,000 rows)."""
+    week = {"since": (now - timedelta(days=7)).isoformat(), "until": now.isoformat()}
+    previous = {
+        "since": (now - timedelta(days=14)).isoformat(),
+        "until": (now - timedelta(days=7)).isoformat(),
+    }
+    operations = {
+        "predictionStats, 1 week, DAY buckets": (STATS_QUERY, {"modelName": "iris", **week}),
+        "featureStats, 1 week": (FEATURE_STATS_QUERY, {"modelName": "iris", **week}),
+        "drift, week vs previous week": (
+            DRIFT_QUERY,
+            {"modelName": "iris", "reference": previous, "current": week},
+        ),
+    }
+    rows: list[list[object]] = []
+    for label, (query, variables) in operations.items():
+        try:
+            post(client, query, variables)  # warm-up
+            times = [post(client, query, variables)[0] for _ in range(repeats)]
+        except RuntimeError as exc:
+            rows.append([label, 0, "-", "-", "-", str(exc)[:120]])
+            continue
+        rows.append([label, len(times), f"{statistics.median(times):.1f}",
+                     f"{percentile(times, 95):.1f}", f"{max(times):.1f}", ""])  # fmt: skip
+    return rows
 
 
 def measure(client: Any, case: dict[str, Any], pages: int, repeats: int) -> dict[str, Any]:
@@ -273,6 +333,7 @@ def main() -> int:
                 page(client, {**next(iter(cases.values())), "after": None})  # warm-up
                 for label, case in cases.items():
                     results[label] = measure(client, case, args.pages, args.repeats)
+                stats_rows = monitoring(client, now, min(args.repeats, 10))
                 if args.py_spy:
                     profiled = profile_pages(client, mlgraph.pid, cases, results, args.py_spy)
         finally:
@@ -290,6 +351,8 @@ def main() -> int:
                          f"{max(walk):.2f}"])  # fmt: skip
         print(f"\nHTTP round trip through mlgraph (page size {args.page_size}), milliseconds:\n")
         print(table(["case", "page", "runs", "p50 ms", "p95 ms", "max ms"], rows))
+        print("\nMonitoring queries over one week of iris, milliseconds:\n")
+        print(table(["query", "runs", "p50 ms", "p95 ms", "max ms", "error"], stats_rows))
         if args.py_spy:
             print(f"\n## py-spy of mlgraph serving these pages, one client\n\n{profiled}")
 
