@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -29,6 +30,10 @@ from graph.models import build_registry
 from graph.observability import RequestLog
 from graph.schema import build_schema
 from graph.settings import Settings
+from graph.tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["create_app"]
 
@@ -52,15 +57,20 @@ class GraphQLApp(GraphQL[Context, None]):
 
 
 def create_app(
-    settings: Settings | None = None, *, model_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    *,
+    model_transport: httpx.AsyncBaseTransport | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """Build mlgraph's ASGI app.
 
     Parameters:
         settings: defaults to ``Settings()``, read from ``MLGRAPH_*`` environment variables.
         model_transport: an httpx transport for the model client; tests inject faults with it.
+        span_exporter: replaces the trace exporters the ``OTEL_*`` variables name (tests).
     """
     settings = settings or Settings()
+    tracing = configure_tracing(settings, exporter=span_exporter)  # None unless OTEL_* ask
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -70,6 +80,8 @@ def create_app(
             max_overflow=settings.database_max_overflow,
         )
         watch_pool(engine)
+        if tracing is not None:
+            tracing.instrument_engine(engine)
         live = Broadcaster(settings.database_url, queue_size=settings.live_queue_size)
         timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
         limits = httpx.Limits(
@@ -80,6 +92,8 @@ def create_app(
             async with httpx.AsyncClient(
                 timeout=timeout, limits=limits, transport=model_transport
             ) as http:
+                if tracing is not None:
+                    tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
                 yield {
                     "settings": settings,
@@ -96,6 +110,8 @@ def create_app(
         finally:
             await live.aclose()
             await engine.dispose()
+            if tracing is not None:
+                tracing.shutdown()
 
     graphql = GraphQLApp(
         build_schema(settings), graphql_ide="graphiql" if settings.graphiql else None
@@ -112,6 +128,7 @@ def create_app(
         Mount("/dashboard", StaticFiles(directory=Path(__file__).parent / "dashboard", html=True)),
     ]
     middleware = [
+        *([tracing.middleware()] if tracing is not None else []),
         Middleware(RequestLog),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ModelSettings", "Settings"]
@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(
         default=20_000, ge=100, description="tokens per document; send large rows as variables"
     )
+    document_cache_size: int = Field(
+        default=256, ge=1, description="parsed and validated GraphQL documents kept per process"
+    )
 
     drift_min_rows: int = Field(
         default=30, ge=2, description="rows each drift window needs before it is judged"
@@ -145,6 +148,25 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
     shutdown_grace_seconds: int = Field(default=20, gt=0)
+
+    # OpenTelemetry's own variables (no MLGRAPH_ prefix): any of them turns tracing on
+    # (graph/tracing.py); the SDK reads the rest of OTEL_* itself.
+    otel_traces_exporter: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_TRACES_EXPORTER", "otel_traces_exporter")
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otel_exporter_otlp_traces_endpoint"
+        ),
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False, validation_alias=AliasChoices("OTEL_SDK_DISABLED", "otel_sdk_disabled")
+    )
 
     @model_validator(mode="after")
     def _check_limits(self) -> Self:
