@@ -103,9 +103,6 @@ class Settings(BaseSettings):
     document_cache_size: int = Field(
         default=256, ge=1, description="validated GraphQL documents kept per process"
     )
-    document_cache_size: int = Field(
-        default=256, ge=1, description="parsed and validated GraphQL documents kept per process"
-    )
 
     drift_min_rows: int = Field(
         default=30, ge=2, description="rows each drift window needs before it is judged"
