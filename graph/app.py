@@ -16,16 +16,19 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 import db
 from graph.auth import Authenticator
 from graph.context import Context, State
+from graph.errors import with_code
 from graph.export import export_csv
 from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
 from graph.live import Broadcaster
-from graph.metrics import metrics_endpoint, watch_pool
+from graph.metrics import metrics_endpoint, outcome, record_operation, watch_pool
 from graph.models import build_registry
 from graph.observability import RequestLog
 from graph.schema import build_schema
@@ -54,6 +57,17 @@ class GraphQLApp(GraphQL[Context, None]):
             authenticator=state.authenticator,
             live=state.live,
         )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        # A parse error raised from ParserCache's hook skips every extension's exit, ours
+        # included: such errors are coded and counted here (they have no operation name).
+        errors = result.errors or []
+        if any("code" not in (error.extensions or {}) for error in errors):
+            result.errors = [with_code(error) for error in errors]
+            record_operation(request, "anonymous", outcome(result.errors))
+        return await super().process_result(request, result)
 
 
 def create_app(

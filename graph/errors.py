@@ -38,6 +38,7 @@ __all__ = [
     "NotFound",
     "StorageUnavailable",
     "from_model_error",
+    "with_code",
 ]
 
 logger = logging.getLogger("mlgraph.errors")
@@ -106,10 +107,13 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [_with_code(error) for error in errors]
+            result.errors = [with_code(error) for error in errors]
 
 
-def _with_code(error: GraphQLError) -> GraphQLError:
+def with_code(error: GraphQLError) -> GraphQLError:
+    """The error as the caller sees it: with a code, and masked when unexpected. Idempotent."""
+    if "code" in (error.extensions or {}):
+        return error
     original = error.original_error
     if isinstance(original, AppError):
         return _copy(error, str(original), {**original.extensions, "code": original.code})

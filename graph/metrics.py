@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from graph.drift import ColumnDrift, StatTest
@@ -168,15 +170,25 @@ class OperationMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        name = context.operation_name or "anonymous"
         errors = getattr(context.result, "errors", None) or []
-        outcome = (errors[0].extensions or {}).get("code", "INTERNAL") if errors else "ok"
-        OPERATIONS.labels(name, outcome).inc()
-        # Handed to the request log through the ASGI scope's state.
-        state = getattr(context.context, "request", None)
-        if state is not None:
-            state.state.graphql = {
-                "operation": name,
-                "outcome": outcome,
-                "graphql_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
+        record_operation(
+            getattr(context.context, "request", None),
+            context.operation_name or "anonymous",
+            outcome(errors),
+            graphql_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+def outcome(errors: Sequence[GraphQLError]) -> str:
+    """``ok``, or the first error's code."""
+    return str((errors[0].extensions or {}).get("code", "INTERNAL")) if errors else "ok"
+
+
+def record_operation(
+    request: Request | WebSocket | None, name: str, result: str, *, graphql_ms: float | None = None
+) -> None:
+    """Count an operation, and hand its name and outcome to the request log (``RequestLog``)
+    through the ASGI scope's state."""
+    OPERATIONS.labels(name, result).inc()
+    if request is not None:
+        request.state.graphql = {"operation": name, "outcome": result, "graphql_ms": graphql_ms}

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         default=20_000, ge=100, description="tokens per document; send large rows as variables"
     )
     document_cache_size: int = Field(
-        default=256, ge=1, description="validated GraphQL documents kept per process"
+        default=256, ge=1, description="parsed and validated GraphQL documents kept per process"
     )
 
     drift_min_rows: int = Field(

@@ -109,3 +109,23 @@ async def test_one_json_log_line_per_request_with_request_id(
     assert first["duration_ms"] > 0
     assert entries[1]["request_id"] == made.headers["x-request-id"]
     assert "5.1" not in lines[0]  # no feature values
+
+
+async def test_parse_errors_are_coded_and_counted(app_client: AppClient) -> None:
+    # Parse errors come from the parser cache, before any extension can code them.
+    async with app_client() as client:
+        before = await _samples(client)
+        for _ in range(2):  # the second one is served from the cache
+            body = await graphql(client, "{ predictions(first: 1 { edges }")
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_PARSE_FAILED"]
+        after = await _samples(client)
+    assert (
+        _delta(
+            before,
+            after,
+            "mlgraph_graphql_operations_total",
+            operation="anonymous",
+            outcome="GRAPHQL_PARSE_FAILED",
+        )
+        == 2
+    )
