@@ -40,9 +40,12 @@ COPY db/ db/
 COPY mlclient/ mlclient/
 
 # The dependencies from pyproject.toml, and the project itself in editable mode: see the
-# comment at the top for why.
+# comment at the top for why. The tracing extra (OpenTelemetry) is in by default: tracing is
+# switched on by OTEL_* variables on the pod, which must not need another image.
+# `--build-arg MLGRAPH_EXTRAS=` leaves it out.
+ARG MLGRAPH_EXTRAS=tracing
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -e /app
+    pip install -e "/app${MLGRAPH_EXTRAS:+[$MLGRAPH_EXTRAS]}"
 
 # --- final -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

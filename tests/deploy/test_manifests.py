@@ -539,7 +539,9 @@ def test_root_image_keeps_migrations_next_to_the_package() -> None:
     app = landed[ROOT / "graph"].parent
     assert copies(builder, ROOT)[ROOT / "pyproject.toml"] == app / "pyproject.toml"
     assert landed[ROOT / "pyproject.toml"] == app / "pyproject.toml"
-    assert any(f"pip install -e {app}" in run for run in values(builder, "RUN"))
+    assert any(f'pip install -e "{app}' in run for run in values(builder, "RUN"))
+    # With the tracing extra, so OTEL_* variables on a pod switch tracing on.
+    assert "ARG MLGRAPH_EXTRAS=tracing" in (ROOT / "Dockerfile").read_text()
 
 
 def test_root_image_context_holds_every_copied_file() -> None:
