@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from graph.settings import Settings
+from graph.validation import utc
 
 # The rest (scipy, Strawberry, SQLAlchemy, httpx) is imported when a check runs, so that
 # `mlgraph serve` or `migrate`, which build this command's parser, don't load it.
@@ -79,13 +80,8 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: float(match[1])})
 
 
-def _aware(value: datetime) -> datetime:
-    """No timezone means UTC, as everywhere in mlgraph."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _parse_time(text: str) -> datetime:
-    return _aware(datetime.fromisoformat(text))
+    return utc(datetime.fromisoformat(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +122,8 @@ def _plan(settings: Settings, options: CheckOptions) -> _Plan:
     elif options.reference is None and settings.drift_reference_since is not None:
         assert settings.drift_reference_until is not None  # the settings validator pairs them
         reference = (
-            _aware(settings.drift_reference_since),
-            _aware(settings.drift_reference_until),
+            utc(settings.drift_reference_since),
+            utc(settings.drift_reference_until),
         )
     else:
         before = (
