@@ -24,6 +24,7 @@ import db
 from db import export as queries
 from graph.auth import Scope, authorize
 from graph.errors import AppError
+from graph.settings import Settings
 from graph.validation import utc
 
 __all__ = ["SCHEMA", "export_csv", "write_csv", "write_parquet"]
@@ -135,16 +136,16 @@ def _date(request: Request, name: str) -> datetime:
     return parsed
 
 
-def run_export(settings: Any, since: str, until: str, model: str | None, fmt: str, out: str) -> int:
+def run_export(
+    settings: Settings, since: str, until: str, model: str | None, fmt: str, out: str
+) -> int:
     """``mlgraph export``: stream the range to ``out`` with a rich progress bar."""
     import asyncio
 
     from rich.progress import Progress
 
-    start = utc(datetime.fromisoformat(since))
-    end = utc(datetime.fromisoformat(until))
-    assert start is not None
-    assert end is not None
+    start = utc(datetime.fromisoformat(since), argument="since")
+    end = utc(datetime.fromisoformat(until), argument="until")
 
     async def main() -> int:
         engine = db.make_engine(settings.database_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -9,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import db
 from db import actuals
 from db import export as queries
+from graph.cli import main
 from graph.export import write_parquet
 from tests.conftest import AppClient
 from tests.utils.builders import create_random_prediction
@@ -90,3 +94,36 @@ async def test_csv_download_round_trip(app_client: AppClient, session: AsyncSess
     assert [json.loads(r["features"]) for r in rows] == [e["features"] for e in expected]
     assert [r["actual"] or None for r in rows] == [e["actual"] for e in expected]
     assert bad.status_code == 400
+
+
+def test_export_command_writes_the_range(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def seed() -> list[dict[str, object]]:
+        engine = db.make_engine(database_url)
+        try:
+            async with db.make_sessionmaker(engine)() as session:
+                return await _store(session)
+        finally:
+            await engine.dispose()
+
+    expected = asyncio.run(seed())
+    monkeypatch.setenv("MLGRAPH_DATABASE_URL", database_url)
+    out = tmp_path / "train.parquet"
+    since, until = T0.isoformat(), (T0 + timedelta(days=1)).isoformat()
+    argv = ["export", "--since", since, "--until", until, "--model", "iris", "--out", str(out)]
+    assert main(argv) == 0
+    assert f"{len(expected)} rows written to {out}" in capsys.readouterr().out
+    table = pq.read_table(out).to_pylist()
+    assert sorted(str(r["id"]) for r in table) == sorted(str(r["id"]) for r in expected)
+    assert {r["actual"] for r in table} == {"a", None}
+
+    csv_out = tmp_path / "train.csv"
+    argv = ["export", "--since", since, "--until", until, "--format", "csv", "--out", str(csv_out)]
+    assert main(argv) == 0
+    assert len(list(csv.DictReader(io.StringIO(csv_out.read_text())))) == len(expected)
+    assert main([*argv[:-1], str(tmp_path / "other.csv"), "--model", "nope"]) == 0
+    assert list(csv.DictReader(io.StringIO((tmp_path / "other.csv").read_text()))) == []
