@@ -3,24 +3,27 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, export, notify, predictions, stats
+from db import actuals, apikeys, export, notify, partitions, predictions, stats
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
-from db.errors import DuplicateRequestId
-from db.tables import Actual, ApiKey, Prediction
+from db.errors import DuplicateRequestId, UnknownPrediction
+from db.tables import Actual, ApiKey, ClassifyRequest, Prediction
 
 __all__ = [
     "STORAGE_ERRORS",
     "Actual",
     "ApiKey",
+    "ClassifyRequest",
     "DuplicateRequestId",
     "Prediction",
     "Sessions",
+    "UnknownPrediction",
     "actuals",
     "apikeys",
     "export",
     "make_engine",
     "make_sessionmaker",
     "notify",
+    "partitions",
     "ping",
     "predictions",
     "stats",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db._buckets import Bucket, as_utc, bucket_start, dialect_of
+from db.errors import UnknownPrediction
 from db.tables import Actual, Prediction
 from db.types import utcnow
 
@@ -27,12 +28,19 @@ async def record_actuals(
 
     One statement (INSERT ... ON CONFLICT DO UPDATE). ``updated_at`` moves only when the label
     changes, so it says when the outcome was last corrected; ``created_at`` never moves. The
-    prediction ids must exist (foreign key). Returns the stored rows in input order.
+    prediction ids must exist: ``UnknownPrediction`` otherwise (checked here, not by a foreign
+    key, which the partitioned predictions table cannot have). Returns the stored rows in
+    input order.
     """
     if not labels:
         return []
     # One row per prediction: PostgreSQL refuses to update a row twice in one statement.
     latest = dict(labels)
+    known = set(
+        await session.scalars(select(col(Prediction.id)).where(col(Prediction.id).in_(latest)))
+    )
+    if missing := [prediction_id for prediction_id in latest if prediction_id not in known]:
+        raise UnknownPrediction(missing)
     insert = sqlite_insert if dialect_of(session) == "sqlite" else postgresql_insert
     table = Actual.__table__  # type: ignore[attr-defined]
     statement = insert(table).values(

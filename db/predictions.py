@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.errors import DuplicateRequestId
-from db.tables import Prediction
+from db.tables import ClassifyRequest, Prediction
 
 __all__ = [
     "Keyset",
@@ -55,9 +55,17 @@ async def create_predictions(
 ) -> list[Prediction]:
     """Insert one prediction per row in one statement and return them in input order.
 
-    ``created_at`` is set by the database server. Raises ``DuplicateRequestId`` when rows with
-    ``request_id`` exist already; the session's transaction must then be rolled back.
+    ``created_at`` is set by the database server. With a ``request_id``, a ``ClassifyRequest``
+    row is inserted first, in the same transaction: its primary key raises
+    ``DuplicateRequestId`` when the id is stored already (a concurrent call with the same id
+    waits for the first one's commit, then fails); the session's transaction must then be
+    rolled back.
     """
+    if request_id is not None:
+        try:
+            await session.execute(insert(ClassifyRequest).values(request_id=request_id))
+        except IntegrityError as exc:
+            raise DuplicateRequestId(request_id) from exc
     values: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
@@ -73,17 +81,14 @@ async def create_predictions(
         for index, row in enumerate(rows)
     ]
     statement = insert(Prediction).returning(Prediction, sort_by_parameter_order=True)
-    try:
-        result = await session.scalars(statement, values)
-    except IntegrityError as exc:
-        if request_id is None:
-            raise
-        raise DuplicateRequestId(request_id) from exc
+    result = await session.scalars(statement, values)
     return list(result.all())
 
 
 async def get_prediction(session: AsyncSession, *, prediction_id: uuid.UUID) -> Prediction | None:
-    return await session.get(Prediction, prediction_id)
+    # Not session.get: the primary key is (id, created_at), and only id is known.
+    statement = select(Prediction).where(col(Prediction.id) == prediction_id)
+    return (await session.scalars(statement)).one_or_none()
 
 
 async def get_predictions_by_request_id(

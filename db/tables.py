@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Column, Index, Uuid
 from sqlmodel import Field, SQLModel
 
 from db.types import JSONVariant, UTCDateTime, utcnow
 
-__all__ = ["Actual", "ApiKey", "Prediction"]
+__all__ = ["Actual", "ApiKey", "ClassifyRequest", "Prediction"]
 
 
 class Prediction(SQLModel, table=True):
@@ -18,6 +18,12 @@ class Prediction(SQLModel, table=True):
 
     A ``classify`` call with several rows stores one ``Prediction`` per row, all with the same
     ``request_id`` and ``created_at``; ``row_index`` is the row's position in that call.
+
+    On PostgreSQL the table is range-partitioned by month of ``created_at`` (migration 0005,
+    ``db.partitions``), so the primary key includes ``created_at`` there, and, to keep one
+    schema, on SQLite too. A partitioned table cannot hold a unique constraint without the
+    partition key: request ids are kept unique by ``ClassifyRequest`` instead, and nothing
+    can reference ``id`` alone (``Actual`` has no foreign key).
     """
 
     __tablename__ = "predictions"
@@ -25,13 +31,20 @@ class Prediction(SQLModel, table=True):
         # Serves "this model, between these dates, newest first" (PostgreSQL scans it
         # backwards for DESC) and the keyset tie-break on id.
         Index("ix_predictions_model_created_id", "model_name", "created_at", "id"),
-        # A request id names one classify call: its rows are unique by position.
-        UniqueConstraint("request_id", "row_index", name="uq_predictions_request_row"),
+        # The replay of a repeated request id looks its rows up.
+        Index("ix_predictions_request_id", "request_id"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # The insert sentinel: created_at, the other key column, is set by the server.
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        sa_column=Column(Uuid(), primary_key=True, insert_sentinel=True),
+    )
     created_at: datetime = Field(
-        sa_column=Column(UTCDateTime(), nullable=False, index=True, server_default=utcnow())
+        sa_column=Column(
+            UTCDateTime(), primary_key=True, nullable=False, index=True, server_default=utcnow()
+        )
     )
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=200)
@@ -55,19 +68,32 @@ class Actual(SQLModel, table=True):
 
     __tablename__ = "actuals"
 
-    prediction_id: uuid.UUID = Field(
-        sa_column=Column(
-            Uuid(),
-            ForeignKey("predictions.id", name="fk_actuals_prediction_id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    # No foreign key: ``predictions`` is partitioned and its ``id`` alone is not unique there.
+    # ``db.actuals.record_actuals`` checks the prediction exists; ``db.partitions`` deletes the
+    # actuals of the predictions retention drops.
+    prediction_id: uuid.UUID = Field(sa_column=Column(Uuid(), primary_key=True))
     label: str = Field(max_length=200)
     created_at: datetime = Field(
         sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
     )
     updated_at: datetime = Field(
         sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
+
+
+class ClassifyRequest(SQLModel, table=True):
+    """A request id given to ``classify``, stored with its predictions in one transaction.
+
+    Its primary key is what makes a request id unique: a concurrent second call with the same
+    id fails on it (``DuplicateRequestId``) and replays the first call's rows. ``created_at``
+    lets retention delete it with its predictions.
+    """
+
+    __tablename__ = "classify_requests"
+
+    request_id: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, index=True, server_default=utcnow())
     )
 
 

@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import actuals
+from db.errors import UnknownPrediction
 from tests.utils.builders import create_random_prediction
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ async def test_last_label_wins_within_one_call(session: AsyncSession) -> None:
 
 
 async def test_unknown_prediction_is_refused(session: AsyncSession) -> None:
-    with pytest.raises(IntegrityError):
+    with pytest.raises(UnknownPrediction):
         await actuals.record_actuals(session, labels=[(uuid.uuid4(), "x")])
 
 
