@@ -1,4 +1,4 @@
-"""The ``mlgraph`` command: ``mlgraph serve`` and ``mlgraph migrate``."""
+"""The ``mlgraph`` command: ``serve``, ``migrate``, ``maintain``, ``apikey``, ``export``, …"""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--down", action="store_true", help="downgrade to the revision instead, e.g. base"
     )
 
+    commands.add_parser(
+        "maintain",
+        help="retention: drop months past MLGRAPH_RETENTION_MONTHS, make coming partitions",
+    )
+
     apikey = commands.add_parser("apikey", help="create, list and revoke API keys")
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
     create = apikey_commands.add_parser("create", help="print a new key (shown only once)")
@@ -88,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.host, args.port, args.workers)
     if args.command == "apikey":
         return asyncio.run(_apikey(settings, args))
+    if args.command == "maintain":
+        return asyncio.run(_maintain(settings))
     return _migrate(settings, args.revision, down=args.down)
 
 
@@ -140,6 +147,40 @@ async def _apikey(settings: Settings, args: argparse.Namespace) -> int:
         print(f"no active key with id or prefix {args.key!r}", file=sys.stderr)
         return 1
     print(f"revoked {count} key(s)")
+    return 0
+
+
+async def _maintain(settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    engine = db.make_engine(settings.database_url)
+    try:
+        async with db.make_sessionmaker(engine).begin() as session:
+            report = await db.partitions.maintain(
+                session,
+                now=datetime.now(UTC),
+                retention_months=settings.retention_months,
+                months_ahead=settings.partitions_ahead,
+            )
+    finally:
+        await engine.dispose()
+    print(f"retention: keeping predictions from {report.cutoff:%Y-%m-%d} (UTC) on")
+    if report.dialect == "postgresql":
+        print(f"created partitions: {', '.join(report.created) or 'none'}")
+        print(f"dropped partitions: {', '.join(report.dropped) or 'none'}")
+        for name in report.skipped:
+            print(f"warning: {name} not created: {db.partitions.DEFAULT_PARTITION} holds its rows")
+        if report.default_rows:
+            print(
+                f"warning: {report.default_rows} row(s) in {db.partitions.DEFAULT_PARTITION}: "
+                "run maintain more often or raise MLGRAPH_PARTITIONS_AHEAD; rows are not moved"
+            )
+    else:
+        print(
+            f"{report.dialect} has no partitions: deleted {report.deleted_predictions} "
+            "prediction(s) in batches"
+        )
+    print(f"deleted {report.deleted_actuals} actual(s) and {report.deleted_requests} request id(s)")
     return 0
 
 

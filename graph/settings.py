@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     drift_webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per attempt")
     drift_webhook_retries: int = Field(default=2, ge=0, le=10, description="extra attempts")
 
+    # `mlgraph maintain` (db/partitions.py), daily from a CronJob.
+    retention_months: int = Field(
+        default=13, ge=1, description="whole months of predictions kept before this month"
+    )
+    partitions_ahead: int = Field(
+        default=3, ge=0, le=24, description="PostgreSQL: monthly partitions made in advance"
+    )
+
     graphiql: bool = Field(default=True, description="serve the GraphiQL explorer at /graphql")
     introspection: bool = Field(default=True, description="answer __schema/__type queries")
 

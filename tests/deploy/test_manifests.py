@@ -286,6 +286,32 @@ def test_drift_cronjob_runs_check_drift(manifests: tuple[Manifest, ...]) -> None
     }
 
 
+def test_maintain_cronjob_runs_maintain_daily(manifests: tuple[Manifest, ...]) -> None:
+    cronjob = one(manifests, "CronJob", "mlgraph-maintain")
+    spec = cronjob["spec"]
+    minute, hour, *rest = spec["schedule"].split()
+    assert minute.isdigit()
+    assert hour.isdigit()
+    assert rest == ["*", "*", "*"], "daily"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    drift = one(manifests, "CronJob", "mlgraph-check-drift")
+    assert (
+        pod["securityContext"]
+        == drift["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]
+    )
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["command"] == ["mlgraph", "maintain"]
+    assert_locked_down(container, key(cronjob))
+    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == api["image"]
+    assert container["envFrom"] == api["envFrom"]
+    url = env_var(container, "MLGRAPH_DATABASE_URL")
+    assert url is not None
+    assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+
+
 def test_database_url_comes_only_from_the_secret(manifests: tuple[Manifest, ...]) -> None:
     workloads = [*of_kind(manifests, "Deployment"), *of_kind(manifests, "Job")]
     for workload in workloads:
