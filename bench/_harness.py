@@ -36,6 +36,8 @@ if str(ROOT) not in sys.path:
     # Lets the benchmarks import scripts.modelserver (and db/ for EXPLAIN) from the checkout.
     sys.path.insert(0, str(ROOT))
 
+from scripts.modelserver import ModelServer, start_seldon  # noqa: E402 - needs the path above
+
 # One iris row per call, as in PERF.md's figures.
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 CLASSIFY_QUERY = (
@@ -117,25 +119,17 @@ def machine() -> dict[str, str]:
 # --- processes -------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
+class Server(ModelServer):
+    """A process the bench started: stopped with its whole process group, like the model
+    servers (scripts/modelserver.py), so no worker outlives a run."""
+
+    @property
+    def name(self) -> str:
+        return self.kind
 
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def wait_http(server: Server, path: str, timeout: float = 60.0) -> None:
@@ -167,14 +161,13 @@ def spawn(
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Server.stop ends its children too
         )
     return Server(name, f"http://127.0.0.1:{port}", process, log)
 
 
 def start_model(workdir: Path) -> Server:
     """The real seldon-core microservice (1 gunicorn worker), via scripts/modelserver.py."""
-    from scripts.modelserver import start_seldon
-
     model = start_seldon(workdir)
     return Server("seldon", model.url, model.process, model.log)
 
