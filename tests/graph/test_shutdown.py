@@ -7,11 +7,8 @@ that the call is surely in flight when the signal arrives.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.modelserver import free_port
 from tests.utils.api import CLASSIFY
 from tests.utils.migrations import migrate
+from tests.utils.serve import run_mlgraph
 
 MODEL_DELAY = 1.5
 
@@ -56,49 +53,25 @@ def slow_model() -> Iterator[str]:
 def test_sigterm_finishes_in_flight_classify(slow_model: str, tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'mlgraph.db'}"
     migrate(database_url, "head")
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MLGRAPH_DATABASE_URL": database_url,
-        "MLGRAPH_MODEL_URL": slow_model,
-        "MLGRAPH_MODEL_VERSION": "v1",
-        "MLGRAPH_PORT": str(port),
-    }
-    mlgraph = Path(sys.executable).parent / "mlgraph"
     log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(mlgraph), "serve"], env=environment, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("mlgraph did not start:\n" + log.read_text())
+    result: dict[str, httpx.Response] = {}
+    payload = {"query": CLASSIFY, "variables": {"rows": [[1.0, 2.0]], "requestId": "inflight"}}
 
-        result: dict[str, httpx.Response] = {}
-        payload = {"query": CLASSIFY, "variables": {"rows": [[1.0, 2.0]], "requestId": "inflight"}}
+    with run_mlgraph(
+        database_url, log, MLGRAPH_MODEL_URL=slow_model, MLGRAPH_LOG_LEVEL="info"
+    ) as mlgraph:
         call = threading.Thread(
             target=lambda: result.update(
-                response=httpx.post(base + "/graphql", json=payload, timeout=30)
+                response=httpx.post(mlgraph.url + "/graphql", json=payload, timeout=30)
             )
         )
         call.start()
         time.sleep(MODEL_DELAY / 3)
-        process.send_signal(signal.SIGTERM)
+        mlgraph.process.send_signal(signal.SIGTERM)
         call.join(timeout=30)
         # uvicorn re-raises the signal once it has shut down cleanly, so the exit status is
         # "killed by SIGTERM" rather than 0; a hung or crashed server fails here.
-        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert mlgraph.process.wait(timeout=30) in (0, -signal.SIGTERM)
 
     body = result["response"].json()
     assert result["response"].status_code == 200, body

@@ -18,9 +18,7 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,9 +31,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from scripts.modelserver import ROOT, ModelServer, free_port, start_seldon
+from scripts.modelserver import ModelServer, free_port, start_seldon
 from tests.utils.api import CLASSIFY
 from tests.utils.migrations import migrate
+from tests.utils.serve import run_mlgraph
 
 pytestmark = pytest.mark.model_server
 
@@ -182,45 +181,18 @@ def model(tmp_path: Path) -> Iterator[Model]:
 @pytest.fixture
 def mlgraph(cluster: Cluster, model: Model, tmp_path: Path) -> Iterator[str]:
     """``mlgraph serve`` on a free port against the cluster and the model; yields its URL."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MLGRAPH_DATABASE_URL": cluster.url,
-        "MLGRAPH_MODEL_URL": f"http://127.0.0.1:{model.port}",
-        "MLGRAPH_MODEL_DEADLINE": "5",
-        # Short, so the circuit probes the restarted model soon enough for a bounded test.
-        "MLGRAPH_BREAKER_RESET_SECONDS": "0.5",
-        "MLGRAPH_LOG_LEVEL": "warning",
-    }
     log = tmp_path / "mlgraph.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "graph.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlgraph did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield url
+        with run_mlgraph(
+            cluster.url,
+            log,
+            MLGRAPH_MODEL_URL=f"http://127.0.0.1:{model.port}",
+            MLGRAPH_MODEL_DEADLINE="5",
+            # Short, so the circuit probes the restarted model soon enough for a bounded test.
+            MLGRAPH_BREAKER_RESET_SECONDS="0.5",
+        ) as server:
+            yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         print(f"\nmlgraph log (tail):\n{log.read_text(errors='replace')[-1500:]}")
 
 

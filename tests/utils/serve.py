@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,16 @@ from websockets.typing import Subprotocol
 
 from scripts.modelserver import free_port
 
-__all__ = ["LiveClient", "metric", "serve_mlgraph", "stub_label", "stub_model", "wait_for_metric"]
+__all__ = [
+    "LiveClient",
+    "Mlgraph",
+    "metric",
+    "run_mlgraph",
+    "serve_mlgraph",
+    "stub_label",
+    "stub_model",
+    "wait_for_metric",
+]
 
 
 def stub_label(row: list[float]) -> str:
@@ -63,11 +73,20 @@ def stub_model() -> Iterator[str]:
         server.server_close()
 
 
-@contextmanager
-def serve_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[str]:
-    """Run ``mlgraph serve`` on a free port until the block ends; yields its base URL.
+@dataclass
+class Mlgraph:
+    """A running ``mlgraph serve``: its base URL, its process and its log."""
 
-    ``environment`` adds ``MLGRAPH_*`` variables (e.g. ``MLGRAPH_MODEL_URL``).
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def run_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[Mlgraph]:
+    """Run ``mlgraph serve`` on a free port until the block ends (or the test stops it).
+
+    ``environment`` adds or overrides ``MLGRAPH_*`` variables (e.g. ``MLGRAPH_MODEL_URL``).
     """
     port = free_port()
     env = {
@@ -83,26 +102,34 @@ def serve_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[
         process = subprocess.Popen(
             [str(mlgraph), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    base = f"http://127.0.0.1:{port}"
+    server = Mlgraph(f"http://127.0.0.1:{port}", process, log)
     try:
-        for _ in range(200):
+        for _ in range(300):
             if process.poll() is not None:
                 pytest.fail(f"mlgraph exited ({process.returncode}):\n{log.read_text()}")
             try:
-                if httpx.get(base + "/healthz").status_code == 200:
+                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
             pytest.fail("mlgraph did not start:\n" + log.read_text())
-        yield base
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def serve_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[str]:
+    """``run_mlgraph``, yielding only the base URL."""
+    with run_mlgraph(database_url, log, **environment) as server:
+        yield server.url
 
 
 async def metric(client: httpx.AsyncClient, name: str) -> float:
