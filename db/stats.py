@@ -226,5 +226,5 @@ async def sample_window(
     return Window(
         total=total,
         labels=[row[0] for row in rows],
-        features=[[float(x) for x in row[1]] for row in rows],
+        features=[row[1] for row in rows],
     )

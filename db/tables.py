@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, Uuid
 from sqlmodel import Field, SQLModel
 
-from db.types import JSONVariant, UTCDateTime, utcnow
+from db.types import FloatList, UTCDateTime, utcnow
 
 __all__ = ["Actual", "ApiKey", "ClassifyRequest", "Prediction"]
 
@@ -48,7 +48,7 @@ class Prediction(SQLModel, table=True):
     )
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=200)
-    features: list[float] = Field(sa_column=Column(JSONVariant, nullable=False))
+    features: list[float] = Field(sa_column=Column(FloatList(), nullable=False))
     label: str = Field(max_length=200)
     # JSON, not JSONB: JSONB sorts object keys, and the class order is the model's.
     probabilities: dict[str, float] | None = Field(

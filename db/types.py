@@ -13,10 +13,24 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JSONVariant", "UTCDateTime", "utcnow"]
+__all__ = ["FloatList", "UTCDateTime", "utcnow"]
 
-# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
-JSONVariant = JSON().with_variant(JSONB(), "postgresql")
+
+class FloatList(TypeDecorator[list[float]]):
+    """A row of features: JSONB on PostgreSQL (compact), JSON text on SQLite.
+
+    Always read back as floats: JSONB keeps a number, not its type, and hands
+    ``6.18e16`` back as the int ``61804722460378810``, which GraphQL's Float refuses.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[float] | None:
+        return None if value is None else [float(x) for x in value]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -121,9 +121,8 @@ async def _stored(context: Context, request_id: str) -> list[db.Prediction]:
 
 
 def _replay(stored: list[db.Prediction], rows: Sequence[Sequence[float]]) -> ClassifyResult:
-    # float() on both sides: JSONB hands back whole numbers as ints (see Prediction.from_row).
-    stored_rows = [[float(x) for x in r.features] for r in stored]
-    if stored_rows != [[float(x) for x in row] for row in rows]:
+    # Stored features are floats (db.types.FloatList); GraphQL may hand over whole numbers.
+    if [r.features for r in stored] != [[float(x) for x in row] for row in rows]:
         raise Conflict(
             "requestId was already used for different rows; use a new requestId",
             argument="requestId",

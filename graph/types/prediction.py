@@ -44,9 +44,7 @@ class Prediction:
             created_at=row.created_at,
             model_name=row.model_name,
             model_version=row.model_version,
-            # PostgreSQL's JSONB keeps numbers as numeric: 6.180472246037881e16 comes back as the
-            # int 61804722460378810, which GraphQL's Float refuses to serialize (lossy).
-            features=[float(x) for x in row.features],
+            features=row.features,
             label=row.label,
             probabilities=probabilities,
             latency_ms=row.latency_ms,
