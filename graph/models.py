@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -11,7 +12,9 @@ from graph.errors import BadUserInput
 from graph.settings import ModelSettings, Settings
 from mlclient import CircuitBreaker, ModelClient, ResilientClient, RetryPolicy
 
-__all__ = ["ModelEntry", "ModelRegistry", "build_registry"]
+__all__ = ["METADATA_RETRY_SECONDS", "ModelEntry", "ModelRegistry", "build_registry"]
+
+METADATA_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -23,18 +26,27 @@ class ModelEntry:
     protocol_client: mlclient.SeldonClient | mlclient.V2Client
     is_default: bool
     _metadata: mlclient.ModelMetadata | None = field(default=None, repr=False)
+    _metadata_retry_at: float = field(default=0.0, repr=False)
 
     @property
     def name(self) -> str:
         return self.config.name
 
     async def metadata(self) -> mlclient.ModelMetadata | None:
-        """V2 model metadata, fetched once; ``None`` for Seldon v1 or when it cannot be read."""
-        if self._metadata is None and isinstance(self.protocol_client, mlclient.V2Client):
-            try:
-                self._metadata = await self.protocol_client.metadata()
-            except mlclient.ModelError:
-                return None
+        """V2 model metadata, fetched once; ``None`` for Seldon v1 or when it cannot be read.
+
+        A failed fetch is tried again only after ``METADATA_RETRY_SECONDS``: classify asks for
+        the width on every call, and a server without a metadata endpoint must not cost a
+        second request each time.
+        """
+        if self._metadata is not None or not isinstance(self.protocol_client, mlclient.V2Client):
+            return self._metadata
+        if time.monotonic() < self._metadata_retry_at:
+            return None
+        try:
+            self._metadata = await self.protocol_client.metadata()
+        except mlclient.ModelError:
+            self._metadata_retry_at = time.monotonic() + METADATA_RETRY_SECONDS
         return self._metadata
 
     async def feature_count(self) -> int | None:

@@ -152,3 +152,25 @@ async def test_malformed_v2_responses_store_nothing(
         result = await graphql(client, CLASSIFY_MODEL, rows=IRIS_ROWS[:1])
     assert error_codes(result) == ["BAD_MODEL_RESPONSE"]
     assert (await session.scalars(select(db.Prediction))).all() == []
+
+
+async def test_missing_v2_metadata_is_not_asked_for_on_every_call(app_client: AppClient) -> None:
+    paths: list[str] = []
+    answer = {
+        "model_name": "iris",
+        "outputs": [{"name": "predict", "shape": [1], "datatype": "INT64", "data": [1]}],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path.endswith("/infer"):
+            return httpx.Response(200, json=answer)
+        return httpx.Response(404, text="no metadata here")
+
+    settings: dict[str, Any] = {"model_protocol": "v2", "model_probabilities": False}
+    async with app_client(transport=httpx.MockTransport(handler), **settings) as client:
+        for _ in range(3):
+            body = await graphql(client, CLASSIFY_MODEL, rows=IRIS_ROWS[:1])
+            assert "errors" not in body, body
+    assert paths.count("/v2/models/iris") == 1
+    assert paths.count("/v2/models/iris/infer") == 3
