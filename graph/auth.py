@@ -62,7 +62,6 @@ class Principal:
     """The caller: a key's scope, or nobody (``scope is None``) when no key was needed."""
 
     scope: Scope | None
-    key_id: int | None = None
     open: bool = False
 
     def require(self, scope: Scope, *, anonymous_read: bool) -> None:
@@ -122,7 +121,7 @@ class Authenticator:
             return cached[1]
         async with self._sessions() as session:
             row = await queries.find_active_api_key(session, key_hash=key_hash)
-        principal = Principal(scope=Scope(row.scope), key_id=row.id) if row else None
+        principal = Principal(scope=Scope(row.scope)) if row else None
         if len(self._keys) > 10_000:
             # Bounded: a flood of random keys must not grow the process without limit.
             self._keys.clear()

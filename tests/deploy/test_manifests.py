@@ -252,6 +252,26 @@ def test_migration_job_runs_mlgraph_migrate(manifests: tuple[Manifest, ...]) -> 
     assert container["image"] == api["image"], "the Job must migrate with the image it deploys"
 
 
+def assert_runs_like_the_api(
+    manifests: tuple[Manifest, ...], cronjob: Manifest, command: list[str]
+) -> dict[str, Any]:
+    """A CronJob's one container runs ``command`` once, locked down, in the API's image with
+    the API's environment and the database URL from the Secret; returns that container."""
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["command"] == command
+    assert_locked_down(container, key(cronjob))
+    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == api["image"]
+    assert container["envFrom"] == api["envFrom"]
+    url = env_var(container, "MLGRAPH_DATABASE_URL")
+    assert url is not None
+    assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+    result: dict[str, Any] = container
+    return result
+
+
 def test_drift_cronjob_runs_check_drift(manifests: tuple[Manifest, ...]) -> None:
     cronjob = one(manifests, "CronJob", "mlgraph-check-drift")
     spec = cronjob["spec"]
@@ -261,18 +281,9 @@ def test_drift_cronjob_runs_check_drift(manifests: tuple[Manifest, ...]) -> None
     assert spec["concurrencyPolicy"] == "Forbid"
     job = spec["jobTemplate"]["spec"]
     pod = job["template"]["spec"]
-    assert pod["restartPolicy"] == "Never"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
-    (container,) = pod["containers"]
-    assert container["command"] == ["mlgraph", "check-drift"]
-    assert_locked_down(container, key(cronjob))
-    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == api["image"]
-    assert container["envFrom"] == api["envFrom"]
-    url = env_var(container, "MLGRAPH_DATABASE_URL")
-    assert url is not None
-    assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+    container = assert_runs_like_the_api(manifests, cronjob, ["mlgraph", "check-drift"])
     webhook = env_var(container, "MLGRAPH_DRIFT_WEBHOOK_URL")
     assert webhook is not None
     assert "value" not in webhook, "webhook URLs carry tokens: from a Secret only"
@@ -300,16 +311,7 @@ def test_maintain_cronjob_runs_maintain_daily(manifests: tuple[Manifest, ...]) -
         pod["securityContext"]
         == drift["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]
     )
-    assert pod["restartPolicy"] == "Never"
-    (container,) = pod["containers"]
-    assert container["command"] == ["mlgraph", "maintain"]
-    assert_locked_down(container, key(cronjob))
-    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == api["image"]
-    assert container["envFrom"] == api["envFrom"]
-    url = env_var(container, "MLGRAPH_DATABASE_URL")
-    assert url is not None
-    assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+    assert_runs_like_the_api(manifests, cronjob, ["mlgraph", "maintain"])
 
 
 def test_database_url_comes_only_from_the_secret(manifests: tuple[Manifest, ...]) -> None:
