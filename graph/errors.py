@@ -53,7 +53,10 @@ class AppError(Exception):
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
-        self.extensions = extensions
+        # graphql-core copies an original error's ``extensions`` into the GraphQLError it
+        # wraps it in: the code then travels on every path, subscriptions over WebSocket
+        # included, not only through the ErrorCodes extension.
+        self.extensions = {**extensions, "code": self.code}
 
 
 class BadUserInput(AppError):

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+import db
+from graph.auth import generate_key, hash_key
 from tests.utils.serve import (
     LiveClient,
     metric,
@@ -208,3 +210,34 @@ async def test_classify_in_another_process_reaches_the_subscriber(
 
     assert ids(received) == sorted(stored)
     assert not any(event["replayed"] for event in received)
+
+
+async def test_api_key_in_connection_init_when_keys_are_on(
+    database_url: str, model_url: str, tmp_path: Path
+) -> None:
+    # Browsers cannot set headers on a WebSocket: the key comes in connection_init instead.
+    engine = db.make_engine(database_url)
+    key = generate_key()
+    async with db.make_sessionmaker(engine).begin() as session:
+        await db.apikeys.create_api_key(
+            session, name="live", scope="admin", prefix=key[:12], key_hash=hash_key(key)
+        )
+    await engine.dispose()
+    headers = {"authorization": f"Bearer {key}"}
+
+    with serve_mlgraph(database_url, tmp_path / "serve.log", MLGRAPH_MODEL_URL=model_url) as base:
+        async with LiveClient(base) as anonymous:
+            await anonymous.subscribe("1", SUBSCRIBE)
+            refused = await anonymous.receive()
+        async with (
+            httpx.AsyncClient(base_url=base, headers=headers) as client,
+            LiveClient(base, payload=headers) as live,
+        ):
+            await live.subscribe("2", SUBSCRIBE)
+            await wait_for_metric(client, SUBSCRIBERS, 1)
+            [prediction] = await classify(client, [[6.0, 3, 5, 2]])
+            received = (await events(live, {"2": prediction}))["2"]
+
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["UNAUTHENTICATED"]
+    assert ids(received) == [prediction]
