@@ -166,9 +166,12 @@ def spawn(
     return Server(name, f"http://127.0.0.1:{port}", process, log)
 
 
-def start_model(workdir: Path) -> Server:
-    """The real seldon-core microservice (1 gunicorn worker), via scripts/modelserver.py."""
-    model = start_seldon(workdir)
+def start_model(workdir: Path, threads: int = 1) -> Server:
+    """The real seldon-core microservice (1 gunicorn worker), via scripts/modelserver.py.
+
+    ``threads`` > 1 runs gunicorn's threaded worker, which keeps connections alive.
+    """
+    model = start_seldon(workdir, threads=threads)
     return Server("seldon", model.url, model.process, model.log)
 
 

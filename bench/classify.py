@@ -53,6 +53,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write every run to this file")
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
     parser.add_argument(
+        "--model-threads", type=int, default=1,
+        help="gunicorn threads of the seldon model server; above 1 it keeps connections alive",
+    )  # fmt: skip
+    parser.add_argument(
         "--variant", action="append", default=[], metavar="NAME=MODULE:FACTORY",
         help="another mlgraph target from a factory in bench/, e.g. caches=_levers:with_caches",
     )  # fmt: skip
@@ -92,13 +96,14 @@ def main() -> int:
         print(f"# classify benchmark, {info['date']}")
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; mlgraph at {code}")
         print(f"wrk 1 thread, {args.duration:g}s per run, {args.rounds} round(s), order rotated")
+        print(f"model server: seldon microservice, 1 worker, {args.model_threads} thread(s)")
         for variant, app in variants.items():
             print(f"variant {variant}: {app} {variant_env[variant] or ''}")
         print()
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
         try:
-            servers["direct"] = model = start_model(workdir)
+            servers["direct"] = model = start_model(workdir, args.model_threads)
             db_url = asyncpg_url(name)
             servers["mlgraph"] = start_mlgraph(workdir, db_url, model.url, extra_env)
             servers["seed"] = start_seed(workdir, name, model.url)

@@ -49,6 +49,10 @@ def main() -> int:
     parser.add_argument("--app", metavar="MODULE:FACTORY", help="profile a lever, see _levers.py")
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
     parser.add_argument(
+        "--model-threads", type=int, default=1,
+        help="gunicorn threads of the seldon model server; above 1 it keeps connections alive",
+    )  # fmt: skip
+    parser.add_argument(
         "--mlgraph-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra MLGRAPH_* settings for mlgraph",
     )  # fmt: skip
@@ -67,7 +71,7 @@ def main() -> int:
         print(f"# mlgraph profile, {info['date']}, nproc={info['nproc']}, {info['cpu']}")
         print(f"mlgraph at {code}" + (f", app {args.app}" if args.app else ""))
         workdir = Path(tmp)
-        model = start_model(workdir)
+        model = start_model(workdir, args.model_threads)
         try:
             mlgraph = start_mlgraph(workdir, asyncpg_url(name), model.url, extra_env, app=args.app)
             try:

@@ -110,8 +110,14 @@ def train_model(env: Path, out: Path) -> Path:
     return out
 
 
-def start_seldon(workdir: Path, *, port: int | None = None, version: str = "v1") -> ModelServer:
-    """Start the seldon-core microservice serving ``IrisClassifier`` and wait until it answers."""
+def start_seldon(
+    workdir: Path, *, port: int | None = None, version: str = "v1", threads: int = 1
+) -> ModelServer:
+    """Start the seldon-core microservice serving ``IrisClassifier`` and wait until it answers.
+
+    With ``threads`` above 1 gunicorn runs its threaded worker, which keeps connections alive;
+    its default sync worker closes every connection after one response.
+    """
     env_dir = ensure_venv("seldon")
     model_file = train_model(env_dir, workdir / "iris.joblib")
     port = port or free_port()
@@ -124,6 +130,7 @@ def start_seldon(workdir: Path, *, port: int | None = None, version: str = "v1")
         "--grpc-port", str(free_port()),
         "--metrics-port", str(free_port()),
         "--workers", "1",
+        "--threads", str(threads),
         "--log-level", "WARNING",
     ]  # fmt: skip
     environment = {**os.environ, "MODEL_FILE": str(model_file), "MODEL_VERSION": version}
