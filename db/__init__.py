@@ -3,10 +3,11 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, export, notify, partitions, predictions, stats
+from db import actuals, apikeys, export, notify, partitions, predictions, stats, writer
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId, UnknownPrediction
 from db.tables import Actual, ApiKey, ClassifyRequest, Prediction
+from db.writer import PredictionWriter
 
 __all__ = [
     "STORAGE_ERRORS",
@@ -15,6 +16,7 @@ __all__ = [
     "ClassifyRequest",
     "DuplicateRequestId",
     "Prediction",
+    "PredictionWriter",
     "Sessions",
     "UnknownPrediction",
     "actuals",
@@ -27,4 +29,5 @@ __all__ = [
     "ping",
     "predictions",
     "stats",
+    "writer",
 ]

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,12 +18,14 @@ from db.tables import ClassifyRequest, Prediction
 
 __all__ = [
     "Keyset",
+    "NewCall",
     "NewPrediction",
     "create_predictions",
     "get_prediction",
     "get_predictions_by_ids",
     "get_predictions_by_request_id",
     "list_predictions",
+    "store_calls",
 ]
 
 
@@ -44,6 +46,65 @@ class Keyset:
     id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """One classify call's rows, what they share, and its request id (if the caller gave one)."""
+
+    rows: Sequence[NewPrediction]
+    model_name: str
+    model_version: str
+    latency_ms: float
+    request_id: str | None = None
+
+
+async def store_calls(
+    session: AsyncSession, *, calls: Sequence[NewCall]
+) -> list[list[Prediction] | None]:
+    """Insert the rows of several calls in one statement; per call, its rows in input order.
+
+    ``created_at`` is set by the database server. A call whose ``request_id`` is stored already,
+    or is taken by an earlier call of the same list, gets ``None`` and stores nothing: the
+    ``classify_requests`` primary key decides, with ``ON CONFLICT DO NOTHING``, so a concurrent
+    transaction inserting the same id is waited for and wins if it commits. The returned rows
+    are built from the values sent and the stamps the database returned, not read back.
+    """
+    taken = await _claim_request_ids(session, [c.request_id for c in calls if c.request_id])
+    results: list[list[Prediction] | None] = []
+    values: list[dict[str, Any]] = []
+    for call in calls:
+        if call.request_id is not None:
+            if call.request_id not in taken:
+                results.append(None)
+                continue
+            taken.discard(call.request_id)  # a second call with the same id is a duplicate
+        call_values: list[dict[str, Any]] = [
+            {
+                "id": uuid.uuid4(),
+                "model_name": call.model_name,
+                "model_version": call.model_version,
+                "features": [float(x) for x in row.features],
+                "label": row.label,
+                "probabilities": row.probabilities,
+                "latency_ms": call.latency_ms,
+                "request_id": call.request_id,
+                "row_index": index,
+            }
+            for index, row in enumerate(call.rows)
+        ]
+        values.extend(call_values)
+        results.append([Prediction(**v) for v in call_values])
+    if values:
+        # Core, not ORM objects: the rows are known already, only the server's stamp is new.
+        table = Prediction.__table__  # type: ignore[attr-defined]
+        statement = insert(table).returning(table.c.id, table.c.created_at)
+        result = await session.execute(statement, values)
+        stamps: dict[uuid.UUID, datetime] = {row_id: stamp for row_id, stamp in result}
+        for stored in results:
+            for row in stored or ():
+                row.created_at = stamps[row.id]
+    return results
+
+
 async def create_predictions(
     session: AsyncSession,
     *,
@@ -53,36 +114,31 @@ async def create_predictions(
     latency_ms: float,
     request_id: str | None = None,
 ) -> list[Prediction]:
-    """Insert one prediction per row in one statement and return them in input order.
+    """Insert one call's rows (see ``store_calls``) and return them in input order.
 
-    ``created_at`` is set by the database server. With a ``request_id``, a ``ClassifyRequest``
-    row is inserted first, in the same transaction: its primary key raises
-    ``DuplicateRequestId`` when the id is stored already (a concurrent call with the same id
-    waits for the first one's commit, then fails); the session's transaction must then be
-    rolled back.
+    Raises ``DuplicateRequestId`` when ``request_id`` is stored already; nothing is inserted.
     """
-    if request_id is not None:
-        try:
-            await session.execute(insert(ClassifyRequest).values(request_id=request_id))
-        except IntegrityError as exc:
-            raise DuplicateRequestId(request_id) from exc
-    values: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "model_name": model_name,
-            "model_version": model_version,
-            "features": [float(x) for x in row.features],
-            "label": row.label,
-            "probabilities": row.probabilities,
-            "latency_ms": latency_ms,
-            "request_id": request_id,
-            "row_index": index,
-        }
-        for index, row in enumerate(rows)
-    ]
-    statement = insert(Prediction).returning(Prediction, sort_by_parameter_order=True)
-    result = await session.scalars(statement, values)
-    return list(result.all())
+    call = NewCall(rows, model_name, model_version, latency_ms, request_id)
+    (stored,) = await store_calls(session, calls=[call])
+    if stored is None:
+        assert request_id is not None
+        raise DuplicateRequestId(request_id)
+    return stored
+
+
+async def _claim_request_ids(session: AsyncSession, request_ids: Sequence[str]) -> set[str]:
+    """Insert these request ids; returns those that were not stored yet."""
+    if not request_ids:
+        return set()
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        upsert(ClassifyRequest)
+        .values([{"request_id": r} for r in dict.fromkeys(request_ids)])
+        .on_conflict_do_nothing()
+        .returning(col(ClassifyRequest.request_id))
+    )
+    return set((await session.scalars(statement)).all())
 
 
 async def get_prediction(session: AsyncSession, *, prediction_id: uuid.UUID) -> Prediction | None:

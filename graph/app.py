@@ -56,6 +56,7 @@ class GraphQLApp(GraphQL[Context, None]):
             models=state.models,
             authenticator=state.authenticator,
             live=state.live,
+            writer=state.writer,
         )
 
     async def process_result(
@@ -109,6 +110,7 @@ def create_app(
                 if tracing is not None:
                     tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
+                writer = db.PredictionWriter(sessions, announce=live.announce)
                 yield {
                     "settings": settings,
                     "engine": engine,
@@ -120,7 +122,9 @@ def create_app(
                         cache_seconds=settings.api_key_cache_seconds,
                     ),
                     "live": live,
+                    "writer": writer,
                 }
+                await writer.aclose()  # what was queued before shutdown is still stored
         finally:
             await live.aclose()
             await engine.dispose()

@@ -29,6 +29,7 @@ class State(TypedDict):
     models: ModelRegistry
     authenticator: Authenticator
     live: Broadcaster
+    writer: db.PredictionWriter
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Context:
     models: ModelRegistry
     authenticator: Authenticator
     live: Broadcaster
+    writer: db.PredictionWriter
     # A WebSocket's graphql-transport-ws connection_init payload (set by Strawberry); browsers
     # cannot set headers on a WebSocket, so the key may come as {"authorization": "Bearer …"}.
     connection_params: object = None

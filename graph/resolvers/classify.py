@@ -83,23 +83,21 @@ class ClassifyMutations:
         metrics.CLASSIFY_MODEL_SECONDS.labels(model_name).observe(output.latency_ms / 1000)
         check_labels(row.label for row in output.rows)
 
-        new_rows = [
-            queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
-            for row, p in zip(input.rows, output.rows, strict=True)
-        ]
+        call = queries.NewCall(
+            rows=[
+                queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
+                for row, p in zip(input.rows, output.rows, strict=True)
+            ],
+            model_name=output.model_name,
+            model_version=output.model_version,
+            latency_ms=output.latency_ms,
+            request_id=request_id,
+        )
         started = time.perf_counter()
         try:
-            async with context.sessions.begin() as session:
-                rows = await queries.create_predictions(
-                    session,
-                    rows=new_rows,
-                    model_name=output.model_name,
-                    model_version=output.model_version,
-                    latency_ms=output.latency_ms,
-                    request_id=request_id,
-                )
-                # In the transaction: a rolled-back insert announces nothing (graph/live.py).
-                await context.live.announce(session, rows)
+            # Committed with whatever other calls are being stored now (group commit), and
+            # announced to live subscribers in that transaction (graph/live.py).
+            rows = await context.writer.write(call)
         except db.DuplicateRequestId:
             # A concurrent call with the same request id committed first: answer with its rows.
             assert request_id is not None

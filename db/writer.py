@@ -1,0 +1,133 @@
+"""Group commit: classify calls that arrive together are stored in one transaction.
+
+One commit per call is one WAL flush and four round trips per call (BEGIN, INSERT, NOTIFY,
+COMMIT). ``PredictionWriter`` queues each call and one task per process drains the queue: it
+stores everything waiting in one transaction (``store_calls``: one multi-row INSERT), commits,
+then answers every caller of that batch. While a batch commits, new calls queue up for the
+next one, so an idle server adds no wait (a lone call is a batch of one) and a busy one
+writes bigger batches instead of queuing commits behind each other.
+
+Each caller is answered only after its batch has committed, so a prediction returned to a
+caller is stored. A batch that fails for a reason other than the database being unreachable
+is retried call by call, so one call's bad row fails that call alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.engine import STORAGE_ERRORS, Sessions
+from db.errors import DuplicateRequestId
+from db.predictions import NewCall, store_calls
+from db.tables import Prediction
+
+__all__ = ["Announce", "PredictionWriter"]
+
+# Called inside the batch's transaction with every row it stores (graph/live.py's announce).
+Announce = Callable[[AsyncSession, Sequence[Prediction]], Awaitable[None]]
+
+_Pending = tuple[NewCall, "asyncio.Future[list[Prediction]]"]
+
+
+class PredictionWriter:
+    """Stores classify calls with group commit; one per process, shared by every request.
+
+    Parameters:
+        sessions: the process's sessionmaker.
+        announce: run in each batch's transaction with the rows it inserts (may be None).
+        max_rows: rows per transaction at most; a call is never split across two.
+    """
+
+    def __init__(
+        self, sessions: Sessions, *, announce: Announce | None = None, max_rows: int = 1000
+    ) -> None:
+        self.sessions = sessions
+        self.announce = announce
+        self.max_rows = max_rows
+        self.batches = 0  # transactions committed, for tests and metrics
+        self._pending: list[_Pending] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def write(self, call: NewCall) -> list[Prediction]:
+        """Store ``call``'s rows; returns them once their transaction has committed.
+
+        Raises ``DuplicateRequestId`` when the call's request id is stored already, and one of
+        ``db.STORAGE_ERRORS`` when the database cannot be reached. A caller that is cancelled
+        while it waits does not stop the write: its rows are committed with their batch.
+        """
+        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
+        self._pending.append((call, future))
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._drain_queue())
+        return await future
+
+    async def aclose(self) -> None:
+        """Wait until every call queued so far is stored (at shutdown)."""
+        while self._drain is not None:
+            await asyncio.shield(self._drain)
+
+    async def _drain_queue(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take_batch()
+                try:
+                    await self._store(batch)
+                except BaseException as exc:  # never leave a caller waiting forever
+                    _fail(batch, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            self._drain = None
+            for _, future in self._pending:  # only if cancelled: nothing else ends the loop early
+                future.cancel()
+            self._pending.clear()
+
+    def _take_batch(self) -> list[_Pending]:
+        count = rows = 0
+        for call, _ in self._pending:
+            if count and rows + len(call.rows) > self.max_rows:
+                break
+            count += 1
+            rows += len(call.rows)
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
+
+    async def _store(self, batch: list[_Pending]) -> None:
+        try:
+            async with self.sessions.begin() as session:
+                results = await store_calls(session, calls=[call for call, _ in batch])
+                stored = [row for rows in results for row in rows or ()]
+                if self.announce is not None and stored:
+                    await self.announce(session, stored)
+        except STORAGE_ERRORS as exc:
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for item in batch:  # find the call at fault; the others are stored on their own
+                await self._store([item])
+            return
+        self.batches += 1
+        for (call, future), rows in zip(batch, results, strict=True):
+            if future.done():  # its caller was cancelled; the rows are stored all the same
+                continue
+            if rows is None:
+                assert call.request_id is not None
+                future.set_exception(DuplicateRequestId(call.request_id))
+            else:
+                future.set_result(rows)
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for _, future in batch:
+        if future.done():
+            continue
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)

@@ -1,0 +1,185 @@
+"""Group commit (db.writer): concurrent calls share a transaction; each caller gets its own rows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
+
+import db
+from db.predictions import NewCall, NewPrediction
+
+REFUSED_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+
+
+def _call(
+    label: str, *, rows: int = 1, request_id: str | None = None, first: float = 1.0
+) -> NewCall:
+    return NewCall(
+        rows=[
+            NewPrediction(features=[first + i, 2.0], label=label, probabilities={label: 0.75})
+            for i in range(rows)
+        ],
+        model_name="iris",
+        model_version="v1",
+        latency_ms=2.5,
+        request_id=request_id,
+    )
+
+
+def _count_commits(engine: AsyncEngine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _connection: commits.append(1))
+    return commits
+
+
+async def _stored(engine: AsyncEngine) -> list[db.Prediction]:
+    async with db.make_sessionmaker(engine)() as session:
+        statement = select(db.Prediction).order_by(col(db.Prediction.features))
+        return list((await session.scalars(statement)).all())
+
+
+async def test_concurrent_calls_share_one_commit(dialect: str, engine: AsyncEngine) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    commits = _count_commits(engine)
+    calls = [_call(f"label-{i}", first=float(i)) for i in range(20)]
+
+    results = await asyncio.gather(*(writer.write(call) for call in calls))
+
+    assert writer.batches == 1
+    assert len(commits) == 1
+    for call, rows in zip(calls, results, strict=True):
+        (row,) = rows
+        assert row.label == call.rows[0].label
+        assert row.features == [float(x) for x in call.rows[0].features]
+        assert row.probabilities == call.rows[0].probabilities
+        assert row.created_at.tzinfo is not None
+    stored = {row.id: row for row in await _stored(engine)}
+    assert set(stored) == {rows[0].id for rows in results}
+    for (row,) in results:
+        assert stored[row.id].label == row.label
+        assert stored[row.id].created_at == row.created_at
+
+
+async def test_rows_of_a_call_keep_their_order(dialect: str, engine: AsyncEngine) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    a, b = await asyncio.gather(writer.write(_call("a", rows=3)), writer.write(_call("b", rows=2)))
+    assert [r.row_index for r in a] == [0, 1, 2]
+    assert [r.features[0] for r in a] == [1.0, 2.0, 3.0]
+    assert [r.label for r in b] == ["b", "b"]
+    assert len(await _stored(engine)) == 5
+
+
+async def test_max_rows_splits_batches(dialect: str, engine: AsyncEngine) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine), max_rows=5)
+    calls = [_call(str(i), rows=2, first=10.0 * i) for i in range(4)]
+    await asyncio.gather(*(writer.write(call) for call in calls))
+    assert writer.batches == 2  # 2 + 2 rows, then 2 + 2: a third call would pass 5
+    assert len(await _stored(engine)) == 8
+
+
+async def test_duplicate_request_ids(dialect: str, engine: AsyncEngine) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    await writer.write(_call("old", request_id="seen"))
+
+    results = await asyncio.gather(
+        writer.write(_call("first", request_id="new")),
+        writer.write(_call("second", request_id="new")),
+        writer.write(_call("again", request_id="seen")),
+        writer.write(_call("plain")),
+        return_exceptions=True,
+    )
+
+    first, second, again, plain = results
+    assert isinstance(first, list)
+    assert first[0].label == "first"
+    assert isinstance(second, db.DuplicateRequestId)
+    assert isinstance(again, db.DuplicateRequestId)
+    assert isinstance(plain, list)
+    assert sorted(r.label for r in await _stored(engine)) == ["first", "old", "plain"]
+
+
+@pytest.mark.postgres_only
+async def test_a_bad_call_fails_alone(dialect: str, engine: AsyncEngine) -> None:
+    # PostgreSQL refuses NUL in text; the other calls of the batch are stored without it.
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    results = await asyncio.gather(
+        writer.write(_call("good-1", first=1.0)),
+        writer.write(_call("bad\x00label", first=2.0)),
+        writer.write(_call("good-2", first=3.0)),
+        return_exceptions=True,
+    )
+    good_1, bad, good_2 = results
+    assert isinstance(bad, DBAPIError)
+    assert not isinstance(bad, db.STORAGE_ERRORS)
+    assert isinstance(good_1, list)
+    assert isinstance(good_2, list)
+    assert [r.label for r in await _stored(engine)] == ["good-1", "good-2"]
+
+
+async def test_announce_runs_in_the_transaction(dialect: str, engine: AsyncEngine) -> None:
+    announced: list[list[uuid.UUID]] = []
+
+    async def announce(session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
+        assert session.in_transaction()
+        announced.append([row.id for row in rows])
+
+    writer = db.PredictionWriter(db.make_sessionmaker(engine), announce=announce)
+    results = await asyncio.gather(*(writer.write(_call(str(i))) for i in range(3)))
+    assert announced == [[rows[0].id for rows in results]]
+
+
+async def test_announce_failure_stores_nothing(dialect: str, engine: AsyncEngine) -> None:
+    async def announce(session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
+        raise ConnectionError("notify lost")
+
+    writer = db.PredictionWriter(db.make_sessionmaker(engine), announce=announce)
+    results = await asyncio.gather(
+        *(writer.write(_call(str(i))) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert await _stored(engine) == []
+
+
+async def test_unreachable_database_fails_every_caller_and_recovers() -> None:
+    engine = db.make_engine(REFUSED_URL)
+    try:
+        writer = db.PredictionWriter(db.make_sessionmaker(engine))
+        for _ in range(2):  # the writer is not left stuck after a failed batch
+            results = await asyncio.wait_for(
+                asyncio.gather(*(writer.write(_call(str(i))) for i in range(3)),
+                               return_exceptions=True),
+                timeout=30,
+            )  # fmt: skip
+            assert all(isinstance(r, db.STORAGE_ERRORS) for r in results), results
+        assert writer.batches == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_cancelled_caller_still_gets_its_rows_stored(
+    dialect: str, engine: AsyncEngine
+) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    waiting = asyncio.create_task(writer.write(_call("left")))
+    await asyncio.sleep(0)  # queued, not yet stored
+    waiting.cancel()
+    await writer.aclose()
+    assert waiting.cancelled()
+    assert [r.label for r in await _stored(engine)] == ["left"]
+    # The writer goes on serving new calls after that.
+    (row,) = await writer.write(_call("next", first=5.0))
+    assert row.label == "next"
+
+
+async def test_every_row_of_every_call_is_stored(dialect: str, engine: AsyncEngine) -> None:
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    await asyncio.gather(*(writer.write(_call(str(i), rows=i + 1)) for i in range(10)))
+    async with db.make_sessionmaker(engine)() as session:
+        assert await session.scalar(select(func.count()).select_from(db.Prediction)) == 55
