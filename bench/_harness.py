@@ -63,6 +63,17 @@ def use_ref(ref: str | None) -> Iterator[str]:
     if ref is None:
         yield machine()["commit"]
         return
+    with checkout(ref) as (commit, tree):
+        SOURCE = tree
+        try:
+            yield f"{commit} (git archive {ref})"
+        finally:
+            SOURCE = ROOT
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[tuple[str, Path]]:
+    """``git archive ref`` unpacked in a temporary folder: yields (short commit, folder)."""
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
         capture_output=True, text=True, check=True,
@@ -73,11 +84,7 @@ def use_ref(ref: str | None) -> Iterator[str]:
             capture_output=True, check=True,
         )  # fmt: skip
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        SOURCE = Path(tmp)
-        try:
-            yield f"{commit} (git archive {ref})"
-        finally:
-            SOURCE = ROOT
+        yield commit, Path(tmp)
 
 
 def mlgraph_command(*args: str | int) -> list[str]:
@@ -183,12 +190,15 @@ def start_mlgraph(
     *,
     app: str | None = None,
     name: str = "mlgraph",
+    source: Path | None = None,
 ) -> Server:
     """``mlgraph serve`` with one worker and otherwise its default settings.
 
     ``app`` ("module:factory" in bench/, see _levers.py) runs that factory under uvicorn with
     the same options ``mlgraph serve`` uses, to measure a lever against the unchanged app.
+    ``source`` runs mlgraph from that tree (see ``checkout``) instead of SOURCE.
     """
+    source = source or SOURCE
     port = free_port()
     env = {
         "BENCH_PORT": str(port),
@@ -205,8 +215,8 @@ def start_mlgraph(
             "--workers", env["MLGRAPH_WORKERS"], "--proxy-headers",
         ]  # fmt: skip
         # --app-dir puts bench/ first on sys.path; SOURCE must still provide graph/.
-        env["PYTHONPATH"] = str(SOURCE)
-    server = spawn(name, command, workdir, env, SOURCE)
+        env["PYTHONPATH"] = str(source)
+    server = spawn(name, command, workdir, env, source)
     wait_http(server, "/healthz")
     return server
 

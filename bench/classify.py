@@ -16,6 +16,7 @@ one more target of the same interleaved run, to measure a lever before anyone ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -28,6 +29,7 @@ from _harness import (
     Run,
     Server,
     asyncpg_url,
+    checkout,
     fresh_database,
     machine,
     need_wrk,
@@ -52,6 +54,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per target")
     parser.add_argument("--json", type=Path, help="also write every run to this file")
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
+    parser.add_argument(
+        "--baseline", metavar="REF",
+        help="also run mlgraph from this older commit as target 'before', to measure a change",
+    )  # fmt: skip
     parser.add_argument(
         "--model-threads", type=int, default=1,
         help="gunicorn threads of the seldon model server; above 1 it keeps connections alive",
@@ -80,9 +86,10 @@ def main() -> int:
         variant, setting = item.split(":", 1)
         key, value = setting.split("=", 1)
         variant_env[variant][key] = value
-    targets = [*BASE, *variants]
+    targets = [*BASE, *variants, *(["before"] if args.baseline else [])]
     for name in variants:
         LABELS[name] = f"b' {name}"
+    LABELS["before"] = f"b0 {args.baseline}"
     tables = {t: "predictions" for t in targets if t not in ("direct", "seed")}
     tables["seed"] = "seed_predictions"
 
@@ -92,6 +99,7 @@ def main() -> int:
         use_ref(args.ref) as code,
         tempfile.TemporaryDirectory(prefix="mlgraph-bench-") as tmp,
         fresh_database() as name,
+        checkout(args.baseline) if args.baseline else contextlib.nullcontext() as baseline,
     ):
         print(f"# classify benchmark, {info['date']}")
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; mlgraph at {code}")
@@ -99,6 +107,8 @@ def main() -> int:
         print(f"model server: seldon microservice, 1 worker, {args.model_threads} thread(s)")
         for variant, app in variants.items():
             print(f"variant {variant}: {app} {variant_env[variant] or ''}")
+        if baseline is not None:
+            print(f"before: mlgraph at {baseline[0]} (git archive {args.baseline})")
         print()
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
@@ -112,6 +122,10 @@ def main() -> int:
                     workdir, db_url, model.url, {**extra_env, **variant_env[variant]},
                     app=None if app == "serve" else app, name=variant,
                 )  # fmt: skip
+            if baseline is not None:
+                servers["before"] = start_mlgraph(
+                    workdir, db_url, model.url, extra_env, name="before", source=baseline[1]
+                )
             paths = {"direct": "/api/v1.0/predictions", "seed": "/classify"}
 
             def url(target: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -43,6 +44,12 @@ __all__ = ["create_app"]
 
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view, handing each request a typed ``Context``."""
+
+    # orjson encodes answers several times faster than the json module. Requests are still
+    # read by the json module: it accepts the NaN and Infinity that clients' JSON libraries
+    # write, which then get a coded GraphQL error instead of orjson's bare 400.
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
