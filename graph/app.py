@@ -48,8 +48,10 @@ class GraphQLApp(GraphQL[Context, None]):
     # orjson encodes answers several times faster than the json module. Requests are still
     # read by the json module: it accepts the NaN and Infinity that clients' JSON libraries
     # write, which then get a coded GraphQL error instead of orjson's bare 400.
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not orjson's bytes: Strawberry sends bytes over a WebSocket as binary frames,
+        # which graphql-ws clients in browsers do not read.
+        return orjson.dumps(data).decode()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
