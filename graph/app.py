@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import orjson
+from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -113,8 +114,12 @@ def create_app(
             max_keepalive_connections=settings.model_max_connections,
         )
         try:
+            # httpx's own transport spent about a third of classify's CPU in httpcore's pool
+            # and anyio (bench/RESULTS.md, encode/httpx#3215): the same httpx client sends
+            # through aiohttp's connection pool instead, by httpx's transport interface.
+            transport = model_transport or AiohttpTransport(limits=limits)
             async with httpx.AsyncClient(
-                timeout=timeout, limits=limits, transport=model_transport
+                timeout=timeout, limits=limits, transport=transport
             ) as http:
                 if tracing is not None:
                     tracing.instrument_http(http)
