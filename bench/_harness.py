@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     # Lets the benchmarks import scripts.modelserver (and db/ for EXPLAIN) from the checkout.
     sys.path.insert(0, str(ROOT))
 
-from scripts.modelserver import ModelServer, start_seldon  # noqa: E402 - needs the path above
+from scripts.modelserver import ModelServer, start_mlserver, start_seldon  # noqa: E402 - needs the path above
 
 # One iris row per call, as in PERF.md's figures.
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
@@ -173,13 +173,40 @@ def spawn(
     return Server(name, f"http://127.0.0.1:{port}", process, log)
 
 
-def start_model(workdir: Path, threads: int = 1) -> Server:
-    """The real seldon-core microservice (1 gunicorn worker), via scripts/modelserver.py.
-
-    ``threads`` > 1 runs gunicorn's threaded worker, which keeps connections alive.
+def start_model(workdir: Path, threads: int = 1, kind: str = "seldon") -> Server:
+    """The real model server, via scripts/modelserver.py: ``kind`` "seldon" is the seldon-core
+    microservice (1 gunicorn worker; ``threads`` > 1 runs gunicorn's threaded worker, which
+    keeps connections alive), "mlserver" is MLServer (V2, settings from deploy/model/mlserver).
     """
-    model = start_seldon(workdir, threads=threads)
-    return Server("seldon", model.url, model.process, model.log)
+    if kind == "mlserver":
+        model = start_mlserver(workdir)
+    else:
+        model = start_seldon(workdir, threads=threads)
+    return Server(kind, model.url, model.process, model.log)
+
+
+# What each protocol's direct call, mlgraph's settings and the seed wrapper need.
+V2_BODY = json.dumps({
+    "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": IRIS_ROW}],
+    "outputs": [{"name": "predict_proba"}],
+})  # fmt: skip
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "seldon": {
+        "path": "/api/v1.0/predictions",
+        "body": BODIES["direct"],
+        "mlgraph_env": {},
+        "seed_env": {"SEED_PROTOCOL": "seldon"},
+    },
+    "mlserver": {
+        "path": "/v2/models/iris/infer",
+        "body": V2_BODY,
+        "mlgraph_env": {
+            "MLGRAPH_MODEL_PROTOCOL": "v2",
+            "MLGRAPH_MODEL_CLASS_NAMES": '["setosa","versicolor","virginica"]',
+        },
+        "seed_env": {"SEED_PROTOCOL": "v2"},
+    },
+}
 
 
 def start_mlgraph(
@@ -221,7 +248,9 @@ def start_mlgraph(
     return server
 
 
-def start_seed(workdir: Path, database_name: str, model_url: str) -> Server:
+def start_seed(
+    workdir: Path, database_name: str, model_url: str, extra_env: dict[str, str] | None = None
+) -> Server:
     """bench/seed_wrapper.py under uvicorn (one worker), from the bench venv."""
     if not (BENCH_BIN / "uvicorn").exists():
         raise SystemExit("bench/.venv is missing: see bench/README.md (make the bench venv)")
@@ -230,6 +259,7 @@ def start_seed(workdir: Path, database_name: str, model_url: str) -> Server:
         "BENCH_PORT": str(port),
         "SEED_DATABASE_URL": f"postgresql+psycopg://{PG}/{database_name}",
         "SEED_MODEL_URL": model_url,
+        **(extra_env or {}),
     }
     command = [
         BENCH_BIN / "uvicorn", "seed_wrapper:app", "--app-dir", BENCH,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from _harness import (
     BODIES,
+    PROTOCOLS,
     Run,
     Server,
     asyncpg_url,
@@ -59,6 +60,10 @@ def main() -> int:
         help="also run mlgraph from this older commit as target 'before', to measure a change",
     )  # fmt: skip
     parser.add_argument(
+        "--model", choices=sorted(PROTOCOLS), default="seldon",
+        help="the model server: seldon (v1 protocol) or mlserver (V2, Open Inference Protocol)",
+    )  # fmt: skip
+    parser.add_argument(
         "--model-threads", type=int, default=1,
         help="gunicorn threads of the seldon model server; above 1 it keeps connections alive",
     )  # fmt: skip
@@ -79,7 +84,8 @@ def main() -> int:
     if args.duration > 120 or args.rounds > 5:
         parser.error("keep runs bounded: --duration <= 120, --rounds <= 5")
     need_wrk()
-    extra_env = dict(item.split("=", 1) for item in args.mlgraph_env)
+    protocol = PROTOCOLS[args.model]
+    extra_env = {**protocol["mlgraph_env"], **dict(i.split("=", 1) for i in args.mlgraph_env)}
     variants = dict(item.split("=", 1) for item in args.variant)
     variant_env: dict[str, dict[str, str]] = {name: {} for name in variants}
     for item in args.variant_env:
@@ -104,7 +110,10 @@ def main() -> int:
         print(f"# classify benchmark, {info['date']}")
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; mlgraph at {code}")
         print(f"wrk 1 thread, {args.duration:g}s per run, {args.rounds} round(s), order rotated")
-        print(f"model server: seldon microservice, 1 worker, {args.model_threads} thread(s)")
+        if args.model == "mlserver":
+            print("model server: MLServer (V2), deploy/model/mlserver settings")
+        else:
+            print(f"model server: seldon microservice, 1 worker, {args.model_threads} thread(s)")
         for variant, app in variants.items():
             print(f"variant {variant}: {app} {variant_env[variant] or ''}")
         if baseline is not None:
@@ -113,10 +122,10 @@ def main() -> int:
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
         try:
-            servers["direct"] = model = start_model(workdir, args.model_threads)
+            servers["direct"] = model = start_model(workdir, args.model_threads, args.model)
             db_url = asyncpg_url(name)
             servers["mlgraph"] = start_mlgraph(workdir, db_url, model.url, extra_env)
-            servers["seed"] = start_seed(workdir, name, model.url)
+            servers["seed"] = start_seed(workdir, name, model.url, protocol["seed_env"])
             for variant, app in variants.items():
                 servers[variant] = start_mlgraph(
                     workdir, db_url, model.url, {**extra_env, **variant_env[variant]},
@@ -126,12 +135,14 @@ def main() -> int:
                 servers["before"] = start_mlgraph(
                     workdir, db_url, model.url, extra_env, name="before", source=baseline[1]
                 )
-            paths = {"direct": "/api/v1.0/predictions", "seed": "/classify"}
+            paths = {"direct": protocol["path"], "seed": "/classify"}
 
             def url(target: str) -> str:
                 return servers[target].url + paths.get(target, "/graphql")
 
             def body(target: str) -> str:
+                if target == "direct":
+                    return str(protocol["body"])
                 return BODIES.get(target, BODIES["mlgraph"])
 
             def mark(target: str) -> str:
@@ -167,7 +178,9 @@ def main() -> int:
                             # runs that follow measure a working wrapper.
                             print("  seed wrapper answered nothing: restarting it", flush=True)
                             servers["seed"].stop()
-                            servers["seed"] = start_seed(workdir, name, model.url)
+                            servers["seed"] = start_seed(
+                                workdir, name, model.url, protocol["seed_env"]
+                            )
         finally:
             for server in reversed(servers.values()):
                 server.stop()

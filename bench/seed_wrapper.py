@@ -8,7 +8,7 @@ FastAPI runs it in its thread pool. Deliberately not optimised: it is the baseli
 Run with the bench venv (see bench/README.md)::
 
     SEED_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/db \\
-    SEED_MODEL_URL=http://127.0.0.1:9000 \\
+    SEED_MODEL_URL=http://127.0.0.1:9000 SEED_PROTOCOL=seldon \\
     bench/.venv/bin/uvicorn seed_wrapper:app --app-dir bench --port 8100
 """
 
@@ -30,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 DATABASE_URL = os.environ["SEED_DATABASE_URL"]
 MODEL_URL = os.environ["SEED_MODEL_URL"].rstrip("/")
 MODEL_NAME = "iris"
+# "seldon" (v1, /api/v1.0/predictions) or "v2" (Open Inference Protocol, e.g. MLServer).
+PROTOCOL = os.environ.get("SEED_PROTOCOL", "seldon")
+CLASS_NAMES = ["setosa", "versicolor", "virginica"]
 
 engine = create_engine(DATABASE_URL)
 SessionLocal = sessionmaker(bind=engine, autoflush=False)
@@ -76,15 +79,10 @@ def health() -> dict[str, str]:
 @app.post("/classify")
 def classify(body: ClassifyRequest, db: Annotated[Session, Depends(get_db)]) -> dict[str, Any]:
     started = time.perf_counter()
-    response = requests.post(
-        f"{MODEL_URL}/api/v1.0/predictions", json={"data": {"ndarray": body.rows}}, timeout=10
-    )
-    response.raise_for_status()
+    names, rows_of_probs = _call_model(body.rows)
     latency_ms = (time.perf_counter() - started) * 1000
-    data = response.json()["data"]
-    names = data.get("names") or [str(i) for i in range(len(data["ndarray"][0]))]
     stored = []
-    for features, probs in zip(body.rows, data["ndarray"], strict=True):
+    for features, probs in zip(body.rows, rows_of_probs, strict=True):
         probabilities = dict(zip(names, probs, strict=True))
         prediction = SeedPrediction(
             model_name=MODEL_NAME,
@@ -103,3 +101,27 @@ def classify(body: ClassifyRequest, db: Annotated[Session, Depends(get_db)]) -> 
             {"id": str(p.id), "label": p.label, "probabilities": p.probabilities} for p in stored
         ]
     }
+
+
+def _call_model(rows: list[list[float]]) -> tuple[list[str], list[list[float]]]:
+    """Class names and one row of probabilities per input row, over either protocol."""
+    if PROTOCOL == "v2":
+        request = {
+            "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64",
+                        "data": [x for row in rows for x in row]}],
+            "outputs": [{"name": "predict_proba"}],
+        }  # fmt: skip
+        response = requests.post(f"{MODEL_URL}/v2/models/{MODEL_NAME}/infer", json=request,
+                                 timeout=10)  # fmt: skip
+        response.raise_for_status()
+        (output,) = response.json()["outputs"]
+        width = output["shape"][1]
+        flat = output["data"]
+        return CLASS_NAMES, [flat[i : i + width] for i in range(0, len(flat), width)]
+    response = requests.post(
+        f"{MODEL_URL}/api/v1.0/predictions", json={"data": {"ndarray": rows}}, timeout=10
+    )
+    response.raise_for_status()
+    data = response.json()["data"]
+    names = data.get("names") or [str(i) for i in range(len(data["ndarray"][0]))]
+    return names, data["ndarray"]
