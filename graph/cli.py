@@ -102,7 +102,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
     import uvicorn
 
     uvicorn.run(
-        "graph.app:create_app",
+        "graph.app:serve_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
