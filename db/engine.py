@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
@@ -42,15 +41,13 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
     workers x pods`` under the server's ``max_connections``.
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, json_serializer=_json_dumps)
+        engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     # No pool_pre_ping: it cost a round trip per checkout (about 5 % of classify's CPU,
     # bench/). A connection the server dropped fails its one call with STORAGE_UNAVAILABLE,
     # which callers retry, and _connection_lost then invalidates the whole pool at once.
-    engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, json_serializer=_json_dumps
-    )
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     event.listen(engine.sync_engine, "handle_error", _connection_lost)
     return engine
 
@@ -68,13 +65,6 @@ async def ping(engine: AsyncEngine) -> bool:
     except STORAGE_ERRORS:
         return False
     return True
-
-
-def _json_dumps(value: Any) -> str:
-    # Every stored row has two JSON columns (features, probabilities): orjson writes them
-    # several times faster than the json module. Reading stays with the json module, which
-    # takes any number PostgreSQL hands back, however many digits it has.
-    return orjson.dumps(value).decode()
 
 
 def _connection_lost(context: ExceptionContext) -> BaseException | None:
