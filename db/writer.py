@@ -47,7 +47,7 @@ class PredictionWriter:
         self.sessions = sessions
         self.announce = announce
         self.max_rows = max_rows
-        self.batches = 0  # transactions committed, for tests and metrics
+        self.batches = 0  # transactions committed (tests read it)
         self._pending: list[_Pending] = []
         self._drain: asyncio.Task[None] | None = None
 

@@ -2,9 +2,10 @@
 
 How a committed prediction reaches subscribers:
 
-- PostgreSQL: classify calls ``announce()`` inside its transaction, which ``pg_notify``\\s the
-  ids (delivered on commit, to every process and pod). Each process has one ``db.notify.Listener``
-  connection, opened on its first subscriber, that hands the notices to ``_deliver``.
+- PostgreSQL: the prediction writer (``db.writer``, group commit) calls ``announce()`` inside
+  each batch's transaction, which ``pg_notify``\\s the ids (delivered on commit, to every
+  process and pod). Each process has one ``db.notify.Listener`` connection, opened on its
+  first subscriber, that hands the notices to ``_deliver``.
 - SQLite (one process): ``announce()`` registers an ``after_commit`` hook on the session that
   hands the notices to ``_deliver`` directly.
 

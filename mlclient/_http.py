@@ -40,8 +40,8 @@ async def send_json(
             url,
             # orjson for the hot path: bodies are small, and the json module's encoder and
             # httpx's charset sniffing of every answer showed in classify's profile.
-            content=orjson.dumps(body) if body is not None else None,
-            headers={**_JSON, **headers} if headers else _JSON,
+            content=None if body is None else orjson.dumps(body),
+            headers={**(_JSON if body is not None else {}), **(headers or {})},
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
     except httpx.ConnectTimeout as exc:
