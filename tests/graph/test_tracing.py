@@ -3,10 +3,16 @@ variables ask for it; nothing at all, not even an import, when they don't."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -34,25 +40,53 @@ def no_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+class _RecordingModel(BaseHTTPRequestHandler):
+    """A Seldon v1 stand-in on a real socket that keeps each call's traceparent header."""
+
+    traceparents: ClassVar[list[str | None]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        self.traceparents.append(self.headers.get("traceparent"))
+        body = json.dumps({"data": {"ndarray": ["setosa"] * len(IRIS_ROWS)}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@contextmanager
+def _recording_model() -> Iterator[str]:
+    _RecordingModel.traceparents = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingModel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 async def _classify(database_url: str, exporter: InMemorySpanExporter) -> list[str | None]:
-    """One classify through a mock model; returns the traceparent header of each model call."""
-    headers: list[str | None] = []
-
-    def model(request: httpx.Request) -> httpx.Response:
-        headers.append(request.headers.get("traceparent"))
-        return httpx.Response(200, json={"data": {"ndarray": ["setosa"] * 3}})
-
-    settings = Settings(database_url=database_url, model_version="v1")
-    app = create_app(settings, model_transport=httpx.MockTransport(model), span_exporter=exporter)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mlgraph") as client:
-            response = await client.post(
-                "/graphql", json={"query": CLASSIFY, "variables": {"rows": IRIS_ROWS}}
-            )
-            assert "errors" not in response.json()
-            assert (await client.get("/healthz")).status_code == 200
-    return headers
+    """One classify through mlgraph's own model client (aiohttp under httpx) to a model server
+    on a real socket; returns the traceparent header of each model call."""
+    with _recording_model() as model_url:
+        settings = Settings(database_url=database_url, model_url=model_url, model_version="v1")
+        app = create_app(settings, span_exporter=exporter)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://mlgraph") as client:
+                response = await client.post(
+                    "/graphql", json={"query": CLASSIFY, "variables": {"rows": IRIS_ROWS}}
+                )
+                assert "errors" not in response.json()
+                assert (await client.get("/healthz")).status_code == 200
+    return list(_RecordingModel.traceparents)
 
 
 def _scope(span: ReadableSpan) -> str:
