@@ -3,16 +3,10 @@ variables ask for it; nothing at all, not even an import, when they don't."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import httpx
 import pytest
@@ -25,6 +19,7 @@ from graph.app import create_app
 from graph.settings import Settings
 from graph.tracing import configure_tracing, tracing_requested
 from tests.utils.api import CLASSIFY, IRIS_ROWS
+from tests.utils.serve import stub_model
 
 OTEL_VARIABLES = (
     "OTEL_TRACES_EXPORTER",
@@ -40,42 +35,11 @@ def no_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class _RecordingModel(BaseHTTPRequestHandler):
-    """A Seldon v1 stand-in on a real socket that keeps each call's traceparent header."""
-
-    traceparents: ClassVar[list[str | None]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["content-length"]))
-        self.traceparents.append(self.headers.get("traceparent"))
-        body = json.dumps({"data": {"ndarray": ["setosa"] * len(IRIS_ROWS)}}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-@contextmanager
-def _recording_model() -> Iterator[str]:
-    _RecordingModel.traceparents = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 async def _classify(database_url: str, exporter: InMemorySpanExporter) -> list[str | None]:
     """One classify through mlgraph's own model client (aiohttp under httpx) to a model server
     on a real socket; returns the traceparent header of each model call."""
-    with _recording_model() as model_url:
+    headers: list[dict[str, str]] = []
+    with stub_model(headers) as model_url:
         settings = Settings(database_url=database_url, model_url=model_url, model_version="v1")
         app = create_app(settings, span_exporter=exporter)
         async with LifespanManager(app) as manager:
@@ -86,7 +50,7 @@ async def _classify(database_url: str, exporter: InMemorySpanExporter) -> list[s
                 )
                 assert "errors" not in response.json()
                 assert (await client.get("/healthz")).status_code == 200
-    return list(_RecordingModel.traceparents)
+    return [h.get("traceparent") for h in headers]
 
 
 def _scope(span: ReadableSpan) -> str:

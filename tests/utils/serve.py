@@ -41,8 +41,16 @@ def stub_label(row: list[float]) -> str:
     return "setosa" if row[0] < 5 else "virginica"
 
 
+class _StubServer(ThreadingHTTPServer):
+    # The headers of each prediction call, for tests that check what mlgraph sends.
+    headers_seen: list[dict[str, str]]
+
+
 class _StubModel(BaseHTTPRequestHandler):
+    server: _StubServer
+
     def do_POST(self) -> None:
+        self.server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         rows = json.loads(self.rfile.read(int(self.headers["content-length"])))["data"]["ndarray"]
         body = json.dumps({"data": {"ndarray": [stub_label(row) for row in rows]}}).encode()
         self.send_response(200)
@@ -61,9 +69,13 @@ class _StubModel(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def stub_model() -> Iterator[str]:
-    """A Seldon v1 stand-in labelling rows with ``stub_label``; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubModel)
+def stub_model(headers_seen: list[dict[str, str]] | None = None) -> Iterator[str]:
+    """A Seldon v1 stand-in labelling rows with ``stub_label``; yields its base URL.
+
+    ``headers_seen`` receives the headers (lower-case names) of every prediction call.
+    """
+    server = _StubServer(("127.0.0.1", 0), _StubModel)
+    server.headers_seen = headers_seen if headers_seen is not None else []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
