@@ -10,6 +10,9 @@ writes bigger batches instead of queuing commits behind each other.
 Each caller is answered only after its batch has committed, so a prediction returned to a
 caller is stored. A batch that fails for a reason other than the database being unreachable
 is retried call by call, so one call's bad row fails that call alone.
+
+The task that drains the queue is started by the call that found it idle and inherits that
+call's context: with tracing on, a batch's SQL spans appear in that call's trace only.
 """
 
 from __future__ import annotations
