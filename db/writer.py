@@ -27,10 +27,12 @@ from db.errors import DuplicateRequestId
 from db.predictions import NewCall, store_calls
 from db.tables import Prediction
 
-__all__ = ["Announce", "PredictionWriter"]
+__all__ = ["Announce", "OnCommit", "PredictionWriter"]
 
 # Called inside the batch's transaction with every row it stores (graph/live.py's announce).
 Announce = Callable[[AsyncSession, Sequence[Prediction]], Awaitable[None]]
+# Called after each commit with the number of calls it stored (a metric in graph/).
+OnCommit = Callable[[int], None]
 
 _Pending = tuple[NewCall, "asyncio.Future[list[Prediction]]"]
 
@@ -41,14 +43,21 @@ class PredictionWriter:
     Parameters:
         sessions: the process's sessionmaker.
         announce: run in each batch's transaction with the rows it inserts (may be None).
+        on_commit: told, after each commit, how many calls it stored (may be None).
         max_rows: rows per transaction at most; a call is never split across two.
     """
 
     def __init__(
-        self, sessions: Sessions, *, announce: Announce | None = None, max_rows: int = 1000
+        self,
+        sessions: Sessions,
+        *,
+        announce: Announce | None = None,
+        on_commit: OnCommit | None = None,
+        max_rows: int = 1000,
     ) -> None:
         self.sessions = sessions
         self.announce = announce
+        self.on_commit = on_commit
         self.max_rows = max_rows
         self.batches = 0  # transactions committed (tests read it)
         self._pending: list[_Pending] = []
@@ -116,6 +125,8 @@ class PredictionWriter:
                 await self._store([item])
             return
         self.batches += 1
+        if self.on_commit is not None:
+            self.on_commit(len(batch))
         for (call, future), rows in zip(batch, results, strict=True):
             if future.done():  # its caller was cancelled; the rows are stored all the same
                 continue

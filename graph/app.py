@@ -23,6 +23,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 import db
+from graph import metrics
 from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.errors import with_code
@@ -125,7 +126,11 @@ def create_app(
                 if tracing is not None:
                     tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
-                writer = db.PredictionWriter(sessions, announce=live.announce)
+                writer = db.PredictionWriter(
+                    sessions,
+                    announce=live.announce,
+                    on_commit=metrics.CLASSIFY_CALLS_PER_COMMIT.observe,
+                )
                 yield {
                     "settings": settings,
                     "engine": engine,

@@ -33,6 +33,7 @@ from strawberry.extensions import SchemaExtension
 from graph.drift import ColumnDrift, StatTest
 
 __all__ = [
+    "CLASSIFY_CALLS_PER_COMMIT",
     "CLASSIFY_DB_SECONDS",
     "CLASSIFY_MODEL_SECONDS",
     "DRIFT_DETECTED",
@@ -70,6 +71,12 @@ CLASSIFY_DB_SECONDS = Histogram(
     "Duration of the database write (commit included) in classify.",
     ["model"],
     buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+CLASSIFY_CALLS_PER_COMMIT = Histogram(
+    "mlgraph_classify_calls_per_commit",
+    "Classify calls stored by one transaction (group commit: above 1 when calls arrive together).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
 PREDICTIONS = Counter(

@@ -46,7 +46,8 @@ async def _stored(engine: AsyncEngine) -> list[db.Prediction]:
 
 
 async def test_concurrent_calls_share_one_commit(dialect: str, engine: AsyncEngine) -> None:
-    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    told: list[int] = []
+    writer = db.PredictionWriter(db.make_sessionmaker(engine), on_commit=told.append)
     commits = _count_commits(engine)
     calls = [_call(f"label-{i}", first=float(i)) for i in range(20)]
 
@@ -54,6 +55,7 @@ async def test_concurrent_calls_share_one_commit(dialect: str, engine: AsyncEngi
 
     assert writer.batches == 1
     assert len(commits) == 1
+    assert told == [20]
     for call, rows in zip(calls, results, strict=True):
         (row,) = rows
         assert row.label == call.rows[0].label

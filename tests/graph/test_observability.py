@@ -55,6 +55,8 @@ async def test_metrics_move_after_classify(app_client: AppClient) -> None:
     )
     assert _delta(before, after, "mlgraph_classify_model_seconds_count", model="iris") == 1
     assert _delta(before, after, "mlgraph_classify_db_seconds_count", model="iris") == 1
+    assert _delta(before, after, "mlgraph_classify_calls_per_commit_count") == 1
+    assert _delta(before, after, "mlgraph_classify_calls_per_commit_sum") == 1
     assert ("mlgraph_db_pool_connections", (("state", "checked_out"),)) in after
 
 
