@@ -7,7 +7,8 @@ wrk against mlgraph, and reads each process's CPU time (utime + stime of the pro
 children, from /proc) before and after: CPU milliseconds per answered call. Then the same
 against the model server directly. From those, the rate this machine could reach through
 mlgraph if every core were busy (cores x 1000 / the ms per call of all processes), and the
-CPU per call mlgraph would have to fit in to reach 0.9x the direct rate.
+CPU per call mlgraph would have to fit in to reach 0.9x the direct rate. Last, from mlgraph's own
+/metrics: calls per commit (group commit) and the mean model call and database write.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from _harness import (
@@ -45,6 +47,18 @@ def cpu_seconds(pid: int) -> float:
         for child in children.read_text().split() if children.exists() else ():
             total += cpu_seconds(int(child))
     return total
+
+
+def scrape(base_url: str) -> dict[str, float]:
+    """Each sample of mlgraph's /metrics, summed over its labels: {name: value}."""
+    totals: dict[str, float] = {}
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, value = line.split("{", 1)[0].split(" ", 1)[0], line.rsplit(" ", 1)[1]
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
 
 
 def postgres_seconds() -> float:
@@ -107,7 +121,9 @@ def main() -> int:
                 wrk("warm-up", model.url + protocol["path"], concurrency=8, duration=3,
                     body=protocol["body"])  # fmt: skip
                 pids = {"model": model.pid, "mlgraph": mlgraph.pid}
+                metrics_before = scrape(mlgraph.url)
                 through, cost = measure("mlgraph", graphql, BODIES["mlgraph"], pids, args)
+                metrics_after = scrape(mlgraph.url)
                 direct, direct_cost = measure(
                     "direct", model.url + protocol["path"], protocol["body"], pids, args
                 )
@@ -132,6 +148,15 @@ def main() -> int:
           f"{cores} fully busy cores (wrk not counted)")  # fmt: skip
     print(f"0.9x direct = {target_rate:.0f} req/s needs mlgraph <= {budget:.3f} ms CPU per call; "
           f"it spends {cost['mlgraph']:.3f} ms")  # fmt: skip
+
+    def mean(name: str) -> float:
+        count = metrics_after[f"{name}_count"] - metrics_before[f"{name}_count"]
+        return (metrics_after[f"{name}_sum"] - metrics_before[f"{name}_sum"]) / max(count, 1)
+
+    print(f"\nfrom mlgraph's /metrics during the run: "
+          f"{mean('mlgraph_classify_calls_per_commit'):.1f} calls per commit, model call "
+          f"{1000 * mean('mlgraph_classify_model_seconds'):.2f} ms and database write "
+          f"{1000 * mean('mlgraph_classify_db_seconds'):.2f} ms on average per call")  # fmt: skip
     return 0
 
 
