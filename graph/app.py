@@ -23,7 +23,6 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 import db
-from graph import metrics
 from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.errors import with_code
@@ -32,7 +31,13 @@ from graph.feedback import feedback
 from graph.health import healthz, readyz
 from graph.limits import BodySizeLimit
 from graph.live import Broadcaster
-from graph.metrics import metrics_endpoint, outcome, record_operation, watch_pool
+from graph.metrics import (
+    CLASSIFY_CALLS_PER_COMMIT,
+    metrics_endpoint,
+    outcome,
+    record_operation,
+    watch_pool,
+)
 from graph.models import build_registry
 from graph.observability import RequestLog
 from graph.schema import build_schema
@@ -111,25 +116,23 @@ def create_app(
             tracing.instrument_engine(engine)
         live = Broadcaster(settings.database_url, queue_size=settings.live_queue_size)
         timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
-        limits = httpx.Limits(
-            max_connections=settings.model_max_connections,
-            max_keepalive_connections=settings.model_max_connections,
-        )
         try:
             # httpx's own transport spent about a third of classify's CPU in httpcore's pool
             # and anyio (bench/RESULTS.md, encode/httpx#3215): the same httpx client sends
-            # through aiohttp's connection pool instead, by httpx's transport interface.
-            transport = model_transport or AiohttpTransport(limits=limits)
-            async with httpx.AsyncClient(
-                timeout=timeout, limits=limits, transport=transport
-            ) as http:
+            # through aiohttp's connection pool instead, by httpx's transport interface. The
+            # pool's size is the transport's (a client given a transport ignores its limits);
+            # aiohttp keeps every idle connection up to that size.
+            transport = model_transport or AiohttpTransport(
+                limits=httpx.Limits(max_connections=settings.model_max_connections)
+            )
+            async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
                 if tracing is not None:
                     tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
                 writer = db.PredictionWriter(
                     sessions,
                     announce=live.announce,
-                    on_commit=metrics.CLASSIFY_CALLS_PER_COMMIT.observe,
+                    on_commit=CLASSIFY_CALLS_PER_COMMIT.observe,
                 )
                 yield {
                     "settings": settings,

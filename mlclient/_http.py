@@ -41,7 +41,7 @@ async def send_json(
             # orjson for the hot path: bodies are small, and the json module's encoder and
             # httpx's charset sniffing of every answer showed in classify's profile.
             content=None if body is None else orjson.dumps(body),
-            headers={**(_JSON if body is not None else {}), **(headers or {})},
+            headers=headers if body is None else {**_JSON, **(headers or {})},
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
     except httpx.ConnectTimeout as exc:
