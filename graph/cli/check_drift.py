@@ -174,7 +174,7 @@ async def _accuracy(
 ) -> dict[str, Any] | None:
     """Accuracy over the current window's predictions with actuals, as ``performance`` has it."""
     from db import actuals as actual_queries
-    from graph.performance import compute_metrics
+    from monitoring.classification import compute_metrics
 
     if plan.accuracy_threshold is None:
         return None

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from graph.cli import main
-from graph.demo import IRIS, sample_row
+from graph.cli.demo_traffic import IRIS, sample_row
 from tests.utils.migrations import migrate
 from tests.utils.serve import serve_mlgraph, stub_model
 
