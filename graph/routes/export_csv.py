@@ -1,0 +1,50 @@
+"""``GET /export.csv?since=…&until=…[&model=…]``: the export as CSV, streamed (graph/export.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+import db
+from db import export as queries
+from graph.auth import Scope, authorize
+from graph.errors import AppError, BadUserInput
+from graph.export import csv_chunks
+from graph.validation import utc
+
+__all__ = ["export_csv"]
+
+
+async def export_csv(request: Request) -> Response:
+    try:
+        await authorize(request, Scope.READ)
+        since, until = (_date(request, name) for name in ("since", "until"))
+    except AppError as error:
+        return JSONResponse(
+            {"error": str(error), "code": error.code}, status_code=error.http_status
+        )
+    model = request.query_params.get("model")
+    sessions: db.Sessions = request.state.sessions
+
+    async def body() -> AsyncIterator[str]:
+        async with sessions() as session:
+            batches = queries.stream_export_rows(
+                session, since=since, until=until, model_name=model
+            )
+            async for chunk in csv_chunks(batches):
+                yield chunk
+
+    return StreamingResponse(body(), media_type="text/csv")
+
+
+def _date(request: Request, name: str) -> datetime:
+    value = request.query_params.get(name)
+    try:
+        parsed = utc(datetime.fromisoformat(value or ""))
+    except ValueError as exc:
+        raise BadUserInput(f"{name} must be an ISO 8601 date", argument=name) from exc
+    assert parsed is not None
+    return parsed
