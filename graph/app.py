@@ -1,4 +1,10 @@
-"""The ASGI application: GraphQL at ``/graphql``, probes, and the per-process resources."""
+"""The ASGI application: GraphQL at ``/graphql``, the routes beside it, and the per-process
+resources (engine, model clients, writer, live broadcaster) made in the lifespan.
+
+Where the parts live: the GraphQL core in graph/ (schema, resolvers/, types/), the other HTTP
+routes in graph/routes/, what wraps every request in graph/middleware/, the dashboard's files in
+graph/static/.
+"""
 
 from __future__ import annotations
 
@@ -26,28 +32,25 @@ import db
 from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.errors import with_code
-from graph.export import export_csv
-from graph.feedback import feedback
-from graph.health import healthz, readyz
-from graph.limits import BodySizeLimit
 from graph.live import Broadcaster
-from graph.metrics import (
-    CLASSIFY_CALLS_PER_COMMIT,
-    metrics_endpoint,
-    outcome,
-    record_operation,
-    watch_pool,
-)
+from graph.metrics import CLASSIFY_CALLS_PER_COMMIT, outcome, record_operation, watch_pool
+from graph.middleware.limits import BodySizeLimit
+from graph.middleware.request_log import RequestLog
+from graph.middleware.tracing import configure_tracing
 from graph.models import build_registry
-from graph.observability import RequestLog
+from graph.routes.export_csv import export_csv
+from graph.routes.feedback import feedback
+from graph.routes.health import healthz, readyz
+from graph.routes.metrics import metrics_endpoint
 from graph.schema import build_schema
 from graph.settings import Settings
-from graph.tracing import configure_tracing
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["create_app", "serve_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -165,8 +168,8 @@ def create_app(
         Route("/api/v1.0/feedback", feedback, methods=["POST"]),
         Route("/export.csv", export_csv),
         Route("/metrics", metrics_endpoint),
-        # Static files that use only the public GraphQL API (graph/dashboard/dashboard.js).
-        Mount("/dashboard", StaticFiles(directory=Path(__file__).parent / "dashboard", html=True)),
+        # Static files that use only the public GraphQL API (graph/static/dashboard/).
+        Mount("/dashboard", StaticFiles(directory=STATIC_DIR / "dashboard", html=True)),
     ]
     middleware = [
         *([tracing.middleware()] if tracing is not None else []),

@@ -26,7 +26,7 @@ from strawberry.extensions import SchemaExtension
 
 import db
 import mlclient
-from graph.limits import limit_code
+from graph.middleware.limits import limit_code
 
 __all__ = [
     "AppError",

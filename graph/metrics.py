@@ -1,4 +1,4 @@
-"""Prometheus metrics, served at ``/metrics``.
+"""Prometheus metrics, served at ``/metrics`` (graph/routes/metrics.py).
 
 Metrics are process-wide by nature, so they live at module level in one registry. With
 several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess
@@ -13,24 +13,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from graphql import GraphQLError
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
-from graph.drift import ColumnDrift, StatTest
+from monitoring.drift import ColumnDrift, StatTest
 
 __all__ = [
     "CLASSIFY_CALLS_PER_COMMIT",
@@ -43,8 +34,8 @@ __all__ = [
     "MODEL_ERRORS",
     "OPERATIONS",
     "PREDICTIONS",
+    "REGISTRY",
     "OperationMetrics",
-    "metrics_endpoint",
     "record_drift",
     "watch_pool",
 ]
@@ -160,14 +151,6 @@ REGISTRY.register(_POOL)
 def watch_pool(engine: AsyncEngine) -> None:
     """Report this engine's pool (the process's one engine) at ``/metrics``."""
     _POOL.engine = engine
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    registry = REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class OperationMetrics(SchemaExtension):

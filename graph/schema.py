@@ -7,8 +7,8 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes
-from graph.limits import limit_extensions
 from graph.metrics import OperationMetrics
+from graph.middleware.limits import limit_extensions
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.drift import DriftQueries

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     drift_wasserstein_threshold: float = Field(default=0.1, gt=0, description="in reference stds")
     drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, le=1)
     drift_psi_threshold: float = Field(default=0.1, gt=0)
-    # `mlgraph check-drift` (graph/drift_check.py). Durations: ISO 8601 (PT24H) or seconds.
+    # `mlgraph check-drift` (graph/cli/check_drift.py). Durations: ISO 8601 (PT24H) or seconds.
     drift_current_window: timedelta = Field(
         default=timedelta(hours=24), gt=timedelta(0), description="ends now (or at --until)"
     )
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(default=20, gt=0)
 
     # OpenTelemetry's own variables (no MLGRAPH_ prefix): any of them turns tracing on
-    # (graph/tracing.py); the SDK reads the rest of OTEL_* itself.
+    # (graph/middleware/tracing.py); the SDK reads the rest of OTEL_* itself.
     otel_traces_exporter: str | None = Field(
         default=None, validation_alias=AliasChoices("OTEL_TRACES_EXPORTER", "otel_traces_exporter")
     )

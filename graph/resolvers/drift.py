@@ -10,15 +10,15 @@ from strawberry.types import Info
 
 import db
 from db import stats as queries
-from graph import drift
 from graph.auth import CanRead
 from graph.context import Context
-from graph.drift import StatTest
 from graph.errors import BadUserInput
 from graph.metrics import record_drift
 from graph.settings import Settings
 from graph.types.drift import ColumnDrift, DriftReport, DriftStatus, TimeWindow
 from graph.validation import check_range
+from monitoring import drift
+from monitoring.drift import StatTest
 
 __all__ = ["DriftQueries", "check_drift", "default_thresholds"]
 

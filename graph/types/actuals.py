@@ -8,7 +8,7 @@ import strawberry
 
 import db
 from db import actuals
-from graph.performance import compute_metrics
+from monitoring.classification import compute_metrics
 
 __all__ = ["Actual", "ClassPerformance", "ConfusionMatrix", "PerformanceBucket"]
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from graph import drift
+from monitoring import drift
 
 __all__ = ["ColumnDrift", "DriftReport", "DriftStatus", "DriftTest", "TimeWindow"]
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from graph.drift import PSI_BINS, PSI_EPSILON, StatTest, default_test, is_categorical, run_test
+from monitoring.drift import PSI_BINS, PSI_EPSILON, StatTest, default_test, is_categorical, run_test
 
 RNG_SEED = 20261125
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from graph.observability import JsonFormatter
+from graph.middleware.request_log import JsonFormatter
 from tests.conftest import AppClient
 from tests.utils.api import CLASSIFY, IRIS_ROWS, graphql
 

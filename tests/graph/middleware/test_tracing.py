@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from graph.app import create_app
+from graph.middleware.tracing import configure_tracing, tracing_requested
 from graph.settings import Settings
-from graph.tracing import configure_tracing, tracing_requested
 from tests.utils.api import CLASSIFY, IRIS_ROWS
 from tests.utils.serve import stub_model
 
