@@ -6,12 +6,13 @@
 # the final stage gets only that environment and the source, so no compiler ships.
 #
 # Where the code lives: `mlgraph migrate` finds the migrations at
-# `Path(graph/cli.py).resolve().parent.parent / "alembic"` (graph/cli.py, ALEMBIC_DIR), so
+# `Path(graph/cli/migrate.py).resolve().parents[2] / "alembic"` (ALEMBIC_DIR there), so
 # graph/ must sit next to alembic/ at run time. A regular install would put graph/ in
 # site-packages, where that path is site-packages/alembic: the Alembic *library*, not our
 # migrations. So the source goes to /app and the project is installed from there in editable
 # mode (`pip install -e /app`): the venv then holds
-# the dependencies, a path hook to /app/graph, /app/db and /app/mlclient and the `mlgraph` script,
+# the dependencies, a path hook to /app/graph, /app/db, /app/mlclient and /app/monitoring and the
+# `mlgraph` script,
 # and ALEMBIC_DIR is /app/alembic. The venv and /app keep the same absolute paths in both
 # stages because the path hook and the script's shebang are absolute. This is the layout of the
 # FastAPI full-stack template's backend image (source in /app, project installed editable).
@@ -38,6 +39,7 @@ COPY pyproject.toml README.md ./
 COPY graph/ graph/
 COPY db/ db/
 COPY mlclient/ mlclient/
+COPY monitoring/ monitoring/
 
 # The dependencies from pyproject.toml, and the project itself in editable mode: see the
 # comment at the top for why. The tracing extra (OpenTelemetry) is in by default: tracing is
@@ -70,6 +72,7 @@ COPY alembic/ alembic/
 COPY graph/ graph/
 COPY db/ db/
 COPY mlclient/ mlclient/
+COPY monitoring/ monitoring/
 # Bytecode is compiled now, as root, because the container runs with a read-only root
 # filesystem and PYTHONDONTWRITEBYTECODE.
 RUN python -m compileall -q /app
