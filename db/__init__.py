@@ -3,7 +3,7 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, export, notify, partitions, predictions, stats, writer
+from db import actuals, apikeys, export, notify, partitions, predictions, stats, urls, writer
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId, UnknownPrediction
 from db.tables import Actual, ApiKey, ClassifyRequest, Prediction
@@ -29,5 +29,6 @@ __all__ = [
     "ping",
     "predictions",
     "stats",
+    "urls",
     "writer",
 ]
