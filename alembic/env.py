@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import db  # registers the tables on SQLModel.metadata
-from graph.settings import Settings
+from graph.settings import InvalidSettings, load_settings
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -43,18 +43,28 @@ async def run_async_migrations(url: str) -> None:
     await engine.dispose()
 
 
+def database_url() -> str:
+    """The URL ``mlgraph migrate`` set, else ``MLGRAPH_DATABASE_URL`` (``alembic`` by hand)."""
+    given = config.get_main_option("sqlalchemy.url")
+    if given:
+        return given
+    try:
+        return load_settings().database_url
+    except InvalidSettings as exc:
+        raise SystemExit("\n".join(exc.problems)) from None
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         do_run_migrations(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or Settings().database_url
-    asyncio.run(run_async_migrations(url))
+    asyncio.run(run_async_migrations(database_url()))
 
 
 if context.is_offline_mode():
     context.configure(
-        url=config.get_main_option("sqlalchemy.url") or Settings().database_url,
+        url=database_url(),
         target_metadata=target_metadata,
         literal_binds=True,
     )

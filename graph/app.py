@@ -9,6 +9,7 @@ graph/static/.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,7 +44,7 @@ from graph.routes.feedback import feedback
 from graph.routes.health import healthz, readyz
 from graph.routes.metrics import metrics_endpoint
 from graph.schema import build_schema
-from graph.settings import Settings
+from graph.settings import InvalidSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "serve_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+logger = logging.getLogger("mlgraph.app")
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -100,11 +103,12 @@ def create_app(
     """Build mlgraph's ASGI app.
 
     Parameters:
-        settings: defaults to ``Settings()``, read from ``MLGRAPH_*`` environment variables.
+        settings: defaults to ``load_settings()``, read from ``MLGRAPH_*`` environment variables
+            (``InvalidSettings`` names each bad one).
         model_transport: an httpx transport for the model client; tests inject faults with it.
         span_exporter: replaces the trace exporters the ``OTEL_*`` variables name (tests).
     """
-    settings = settings or Settings()
+    settings = settings or load_settings()
     tracing = configure_tracing(settings, exporter=span_exporter)  # None unless OTEL_* ask
 
     @asynccontextmanager
@@ -188,6 +192,13 @@ def serve_app() -> Starlette:
     of it: pauses of ~100 ms that made classify's p95 three times its p50 under load
     (bench/RESULTS.md). Frozen, those objects are never scanned again.
     """
-    app = create_app()
+    try:
+        app = create_app()
+    except InvalidSettings as exc:
+        # Run by uvicorn itself (`uvicorn graph.app:serve_app --factory`), a bad setting would
+        # otherwise end in a traceback; `mlgraph serve` has already checked them.
+        for problem in exc.problems:
+            logger.error(problem)
+        raise SystemExit(1) from None
     gc.freeze()
     return app

@@ -1,14 +1,34 @@
-"""mlgraph's configuration: every setting, read once from ``MLGRAPH_*`` environment variables."""
+"""mlgraph's configuration: every setting, read once from ``MLGRAPH_*`` environment variables.
+
+Every entry point (``create_app``, each ``mlgraph`` command, Alembic's ``env.py``) loads them
+with ``load_settings()``, which turns whatever pydantic refuses into ``InvalidSettings``: one
+line per bad setting, naming its variable. Lengths of time are read by graph/durations.py.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
 
-__all__ = ["ModelSettings", "Settings"]
+from db.urls import async_url
+from graph.durations import Duration, Seconds
+
+__all__ = ["DatabaseUrl", "InvalidSettings", "ModelSettings", "Settings", "load_settings"]
+
+# A database URL, given the async driver mlgraph runs on (db/urls.py says which are taken).
+DatabaseUrl = Annotated[str, AfterValidator(async_url)]
 
 
 class ModelSettings(BaseModel):
@@ -22,7 +42,9 @@ class ModelSettings(BaseModel):
     class_names: list[str] | None = None
     features: int | None = Field(default=None, ge=1, description="expected features per row")
     probabilities: bool = Field(default=True, description="V2: ask for predict_proba")
-    timeout: float | None = Field(default=None, gt=0, description="default: MLGRAPH_MODEL_TIMEOUT")
+    timeout: Seconds | None = Field(
+        default=None, gt=0, description="default: MLGRAPH_MODEL_TIMEOUT"
+    )
     health_path: str = Field(default="/health/ping", description="Seldon v1 readiness path")
     headers: dict[str, str] = Field(default_factory=dict, description="e.g. Seldon-Model")
 
@@ -39,7 +61,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
 
-    database_url: str = Field(
+    database_url: DatabaseUrl = Field(
         default="sqlite+aiosqlite:///./mlgraph.db",
         description="sqlite+aiosqlite:///path.db or postgresql+asyncpg://user:pass@host/db",
     )
@@ -56,8 +78,8 @@ class Settings(BaseSettings):
     model_class_names: list[str] | None = Field(
         default=None, description="class names for a probability matrix returned without names"
     )
-    model_timeout: float = Field(default=10.0, gt=0, description="seconds per model call")
-    model_connect_timeout: float = Field(default=2.0, gt=0)
+    model_timeout: Seconds = Field(default=10.0, gt=0, description="seconds per model call")
+    model_connect_timeout: Seconds = Field(default=2.0, gt=0)
     model_max_connections: int = Field(default=100, ge=1)
     model_health_path: str = "/health/ping"
     model_protocol: Literal["seldon", "v2"] = "seldon"
@@ -72,17 +94,17 @@ class Settings(BaseSettings):
     model_retries: int = Field(
         default=2, ge=0, le=10, description="extra attempts, 502/503/504 and connection errors only"
     )
-    model_backoff: float = Field(
+    model_backoff: Seconds = Field(
         default=0.05, ge=0, description="first retry waits up to this, doubling"
     )
-    model_max_backoff: float = Field(default=1.0, ge=0)
-    model_deadline: float = Field(
+    model_max_backoff: Seconds = Field(default=1.0, ge=0)
+    model_deadline: Seconds = Field(
         default=15.0, gt=0, description="seconds for a call, retries included"
     )
     breaker_failures: int = Field(
         default=5, ge=1, description="consecutive failures that open the circuit"
     )
-    breaker_reset_seconds: float = Field(
+    breaker_reset_seconds: Seconds = Field(
         default=10.0, gt=0, description="fail fast this long, then probe"
     )
 
@@ -115,11 +137,11 @@ class Settings(BaseSettings):
     drift_wasserstein_threshold: float = Field(default=0.1, gt=0, description="in reference stds")
     drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, le=1)
     drift_psi_threshold: float = Field(default=0.1, gt=0)
-    # `mlgraph check-drift` (graph/cli/check_drift.py). Durations: ISO 8601 (PT24H) or seconds.
-    drift_current_window: timedelta = Field(
+    # `mlgraph check-drift` (graph/cli/check_drift.py).
+    drift_current_window: Duration = Field(
         default=timedelta(hours=24), gt=timedelta(0), description="ends now (or at --until)"
     )
-    drift_reference_window: timedelta = Field(
+    drift_reference_window: Duration = Field(
         default=timedelta(days=7), gt=timedelta(0), description="just before the current window"
     )
     drift_reference_since: datetime | None = Field(
@@ -130,7 +152,7 @@ class Settings(BaseSettings):
         default=None, ge=0, le=1, description="alert below this accuracy (needs actuals)"
     )
     drift_webhook_url: str | None = Field(default=None, description="POSTed the report on alert")
-    drift_webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per attempt")
+    drift_webhook_timeout: Seconds = Field(default=10.0, gt=0, description="seconds per attempt")
     drift_webhook_retries: int = Field(default=2, ge=0, le=10, description="extra attempts")
 
     # `mlgraph maintain` (db/partitions.py), daily from a CronJob.
@@ -147,7 +169,7 @@ class Settings(BaseSettings):
     anonymous_read: bool = Field(
         default=False, description="callers without a key may read history once keys exist"
     )
-    api_key_cache_seconds: float = Field(
+    api_key_cache_seconds: Seconds = Field(
         default=10.0, ge=0, description="how long a key lookup (and a revocation) is remembered"
     )
 
@@ -155,7 +177,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
-    shutdown_grace_seconds: int = Field(default=20, gt=0)
+    shutdown_grace_seconds: Seconds = Field(default=20.0, gt=0)
 
     # OpenTelemetry's own variables (no MLGRAPH_ prefix): any of them turns tracing on
     # (graph/middleware/tracing.py); the SDK reads the rest of OTEL_* itself.
@@ -178,15 +200,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_limits(self) -> Self:
+        # Each message names the variables, as InvalidSettings shows it alone.
         if self.default_page_size > self.max_page_size:
-            raise ValueError("default_page_size must not exceed max_page_size")
+            raise ValueError(
+                f"MLGRAPH_DEFAULT_PAGE_SIZE ({self.default_page_size}) must not exceed "
+                f"MLGRAPH_MAX_PAGE_SIZE ({self.max_page_size})"
+            )
         names = [model.name for model in self.models]
         if len(set(names)) != len(names):
-            raise ValueError("MLGRAPH_MODELS names must be unique")
+            raise ValueError(f"MLGRAPH_MODELS: each name must be unique, got {names}")
         if self.default_model is not None and self.models and self.default_model not in names:
-            raise ValueError(f"default_model {self.default_model!r} is not among {names}")
+            raise ValueError(
+                f"MLGRAPH_DEFAULT_MODEL {self.default_model!r} is not among MLGRAPH_MODELS' {names}"
+            )
         if (self.drift_reference_since is None) != (self.drift_reference_until is None):
-            raise ValueError("set both drift_reference_since and drift_reference_until, or neither")
+            raise ValueError(
+                "set both MLGRAPH_DRIFT_REFERENCE_SINCE and MLGRAPH_DRIFT_REFERENCE_UNTIL, "
+                "or neither"
+            )
         return self
 
     def model_list(self) -> list[ModelSettings]:
@@ -206,3 +237,88 @@ class Settings(BaseSettings):
         ]
         default = self.default_model or models[0].name
         return sorted(models, key=lambda model: model.name != default)
+
+
+class InvalidSettings(ValueError):
+    """Settings that cannot be used; ``problems`` holds one line per bad setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(**values: Any) -> Settings:
+    """``Settings`` from the environment (``values`` win); ``InvalidSettings`` if any is bad.
+
+    Use this rather than ``Settings()`` at an entry point: pydantic's own message spans several
+    lines per error and shows the field, not the variable an operator sets.
+    """
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise InvalidSettings([_problem(error) for error in exc.errors()]) from None
+    except _SourceError as exc:
+        # pydantic-settings decodes list and object values as JSON before validating them.
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = _variable(field[1]) if field else "a setting"
+        raise InvalidSettings([f"{name}: not valid JSON ({exc.__cause__ or exc})"]) from None
+
+
+# Values that may hold passwords or tokens are never repeated (URLs, a model's headers).
+_SECRET = frozenset({"database_url", "drift_webhook_url", "url", "headers"})
+
+
+def _variable(field: str) -> str:
+    if field.isupper():  # a validation alias: OpenTelemetry's own variable names
+        return field
+    return f"MLGRAPH_{field.upper()}"
+
+
+def _problem(error: Any) -> str:
+    location = [str(part) for part in error["loc"]]
+    if not location:  # a check across settings (Settings._check_limits) names them itself
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    name = _variable(location[0])
+    if len(location) > 1:  # an item of MLGRAPH_MODELS: "MLGRAPH_MODELS item 0, url"
+        name += f" item {location[1]}" + "".join(f", {part}" for part in location[2:])
+    shown = ""
+    value = error.get("input")
+    # A value_error is one of mlgraph's own messages, which quote the value where it helps.
+    secret = not _SECRET.isdisjoint(location) or error["type"] == "value_error"
+    if not secret and isinstance(value, str | int | float):
+        shown = f" (got {str(value)[:60]!r})"
+    return f"{name}: {_reason(error)}{shown}"
+
+
+def _reason(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    reasons = {
+        "missing": "is required",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "int_type": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "bool_parsing": "must be true or false",
+        "bool_type": "must be true or false",
+        "list_type": 'must be a JSON list, e.g. ["a", "b"]',
+        "dict_type": 'must be a JSON object, e.g. {"key": "value"}',
+        "model_type": "must be a JSON object",
+        "model_attributes_type": "must be a JSON object",
+        "json_invalid": "is not valid JSON",
+        "datetime_parsing": "must be an ISO 8601 time, e.g. 2026-03-01T00:00:00Z",
+        "datetime_from_date_parsing": "must be an ISO 8601 time, e.g. 2026-03-01T00:00:00Z",
+        "greater_than": f"must be more than {ctx.get('gt')}",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "less_than": f"must be less than {ctx.get('lt')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "literal_error": f"must be {ctx.get('expected')}",
+        "string_too_short": f"must have at least {ctx.get('min_length')} character(s)",
+        "string_too_long": f"must have at most {ctx.get('max_length')} characters",
+    }
+    if kind in reasons:
+        return reasons[kind]
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    message: str = error["msg"]
+    return message[0].lower() + message[1:]

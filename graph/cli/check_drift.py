@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -30,9 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from graph.settings import Settings
+from graph.durations import parse_duration
+from graph.settings import InvalidSettings, Settings, load_settings
 from graph.validation import utc
 
 # The rest (scipy, Strawberry, SQLAlchemy, httpx) is imported when a check runs, so that
@@ -53,7 +51,6 @@ __all__ = [
     "WebhookResult",
     "add_arguments",
     "check",
-    "parse_duration",
     "post_report",
     "run_check_drift",
 ]
@@ -64,20 +61,21 @@ EXIT_INSUFFICIENT_DATA = 2
 EXIT_WEBHOOK_FAILED = 3
 EXIT_ERROR = 4
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # The webhook is retried on these statuses and on connection errors and timeouts.
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_SECONDS = 0.5
 _MAX_BACKOFF_SECONDS = 5.0
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``24h``, ``7d``, ``2w`` (also ``90s``, ``1.5h``) as a positive timedelta."""
-    match = _DURATION.match(text.strip())
-    if match is None or float(match[1]) <= 0:
-        raise ValueError(f"{text!r} is not a duration such as 30m, 24h, 7d or 2w")
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+def _length(option: str, text: str) -> timedelta:
+    """A window's length from the command line (graph/durations.py), longer than zero."""
+    try:
+        length = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+    if length <= timedelta(0):
+        raise ValueError(f"{option}: a window must be longer than zero")
+    return length
 
 
 def _parse_time(text: str) -> datetime:
@@ -110,7 +108,9 @@ class _Plan:
 def _plan(settings: Settings, options: CheckOptions) -> _Plan:
     """Resolve the windows; a ``ValueError`` names what is wrong."""
     until = _parse_time(options.until) if options.until else datetime.now(UTC)
-    length = parse_duration(options.current) if options.current else settings.drift_current_window
+    length = (
+        _length("--current", options.current) if options.current else settings.drift_current_window
+    )
     current = (until - length, until)
     if (options.reference_since is None) != (options.reference_until is None):
         raise ValueError("give both --reference-since and --reference-until, or neither")
@@ -127,7 +127,7 @@ def _plan(settings: Settings, options: CheckOptions) -> _Plan:
         )
     else:
         before = (
-            parse_duration(options.reference)
+            _length("--reference", options.reference)
             if options.reference
             else settings.drift_reference_window
         )
@@ -368,10 +368,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_check_drift(args: argparse.Namespace) -> int:
     """``mlgraph check-drift``: the settings, then :func:`check` in its own event loop."""
     try:
-        settings = Settings()
+        settings = load_settings()
+    except InvalidSettings as exc:
+        print(json.dumps({"status": "error", "error": "; ".join(exc.problems)}))
+        return EXIT_ERROR
+    try:
         threshold = float(args.accuracy_threshold) if args.accuracy_threshold else None
-    except (ValidationError, ValueError) as exc:
-        print(json.dumps({"status": "error", "error": str(exc)}))
+    except ValueError:
+        error = f"--accuracy-threshold: {args.accuracy_threshold!r} is not a number"
+        print(json.dumps({"status": "error", "error": error}))
         return EXIT_ERROR
     options = CheckOptions(
         model=args.model,

@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from graph.durations import parse_duration
+
 __all__ = ["IRIS", "add_arguments", "run_demo_traffic"]
 
 # Per class: mean and standard deviation of sepal length, sepal width, petal length and petal
@@ -48,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="an API key with scope predict (when keys are on)")
     parser.add_argument("--model", help="model name (default: the server's default model)")
     parser.add_argument("--count", type=int, default=1200, help="predictions to send")
-    parser.add_argument("--duration", type=float, default=300, help="stop after this many seconds")
+    parser.add_argument(
+        "--duration", type=seconds, default=300.0, help="stop after this long: 90s, 5m, PT5M, 300"
+    )
     parser.add_argument("--batch", type=int, default=4, help="rows per classify call")
     parser.add_argument("--rate", type=float, default=20, help="classify calls per second; 0: max")
     parser.add_argument(
@@ -58,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--actuals", type=float, default=0.5, help="share of the calls whose actuals are recorded"
     )
     parser.add_argument("--seed", type=int, help="random seed, for a repeatable run")
+
+
+def seconds(text: str) -> float:
+    """An option's length of time in seconds, in any spelling graph/durations.py reads."""
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def sample_row(rng: random.Random, label: str, *, drifted: bool) -> list[float]:

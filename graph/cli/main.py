@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Sequence
 
 from graph.auth import Scope
 from graph.cli import check_drift, demo_traffic
-from graph.settings import Settings
+from graph.settings import InvalidSettings, load_settings
 
 __all__ = ["main"]
 
@@ -64,7 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_traffic.run_demo_traffic(args)  # a client of a running mlgraph: no settings
     if args.command == "check-drift":
         return check_drift.run_check_drift(args)  # reads its own settings: a bad one exits 4
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except InvalidSettings as exc:
+        for problem in exc.problems:
+            print(f"mlgraph: {problem}", file=sys.stderr)
+        return 1
     # Each sub-command's module is imported only when it runs (uvicorn, Alembic, pyarrow).
     if args.command == "export":
         from graph.cli.export import export as run_export

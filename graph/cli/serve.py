@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from graph.middleware.request_log import logging_config
 from graph.settings import Settings
 
@@ -21,7 +23,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         log_config=logging_config(settings.log_level),
         # In-flight requests (their commits included) get this long after SIGTERM; keep it
         # under the pod's terminationGracePeriodSeconds.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         # The process runs behind a Kubernetes Service or a proxy that sets these headers.
         proxy_headers=True,
     )

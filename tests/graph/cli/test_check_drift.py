@@ -212,6 +212,8 @@ async def test_accuracy_below_the_threshold_alerts(
     "args",
     [
         ("--current", "soon"),
+        ("--current", "0"),
+        ("--reference", "P1M"),
         ("--reference-since", "2026-03-01"),
         ("--accuracy-threshold", "2"),
     ],
@@ -221,6 +223,29 @@ async def test_bad_options_exit_4(
 ) -> None:
     code, report = await _check_drift(monkeypatch, database_url, *args)
     assert (code, report["status"]) == (4, "error")
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--current", "PT24H", "--reference", "P7D"), {}),  # ISO 8601, refused before
+        (("--current", "86400", "--reference", "1w"), {}),
+        ((), {"drift_current_window": "24h", "drift_reference_window": "604800"}),  # refused before
+    ],
+)
+async def test_windows_take_the_same_spellings_as_options_and_settings(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    session: AsyncSession,
+    args: tuple[str, ...],
+    env: dict[str, str],
+) -> None:
+    await _seed(session, shift=1.0)
+    code, report = await _check_drift(monkeypatch, database_url, *args, **env)
+    assert (code, report["status"]) == (1, "alert")
+    assert report["current"]["since"] == (UNTIL - timedelta(hours=24)).isoformat()
+    assert report["reference"]["since"] == (UNTIL - timedelta(days=8)).isoformat()
+    assert (report["reference"]["count"], report["current"]["count"]) == (N, N)
 
 
 async def test_drift_query_sets_the_gauges(app_client: AppClient, session: AsyncSession) -> None:
