@@ -94,10 +94,12 @@ LIVE_SUBSCRIBERS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
-# The latest drift figures per column; feature is its position, or "label" for the predicted label.
+# The latest drift figures per column; feature is its name (today its position), or "label" for
+# the predicted label.
 DRIFT_SCORE = Gauge(
     "mlgraph_drift_score",
-    "Latest drift test value per model and column (p-value for ks/chisquare, else a distance).",
+    "Latest drift test value per model and column (p-value for ks/chisquare/ztest: drift when "
+    "small; else a distance: drift when large).",
     ["model", "feature", "test"],
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
@@ -114,7 +116,7 @@ DRIFT_DETECTED = Gauge(
 def record_drift(model: str, columns: Iterable[ColumnDrift]) -> None:
     """Set the drift gauges from one drift computation (every tested column of ``model``)."""
     for column in columns:
-        feature = "label" if column.feature is None else str(column.feature)
+        feature = "label" if column.name is None else column.name
         test = column.result.test
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # removal is single-process only
             # Only the latest test's series: a query with another test must not leave the old one.

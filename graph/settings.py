@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     )
     drift_ks_threshold: float = Field(default=0.05, gt=0, lt=1, description="p-value")
     drift_chisquare_threshold: float = Field(default=0.05, gt=0, lt=1, description="p-value")
+    drift_ztest_threshold: float = Field(default=0.05, gt=0, lt=1, description="p-value")
     drift_wasserstein_threshold: float = Field(default=0.1, gt=0, description="in reference stds")
     drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, le=1)
     drift_psi_threshold: float = Field(default=0.1, gt=0)

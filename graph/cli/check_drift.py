@@ -207,7 +207,8 @@ def _reasons(drift: DriftReport, accuracy: dict[str, Any] | None) -> list[str]:
     for column in [*drift.features, *([drift.label] if drift.label else [])]:
         if column.drifted:
             name = "label" if column.feature is None else f"feature {column.feature}"
-            relation = "<" if column.test.is_p_value else ">="
+            # The comparison that flagged it: KS p <=, chi-square and Z-test p <, distances >=.
+            relation = column.test.relation
             reasons.append(
                 f"{name}: {column.test.value} {column.value:.4g} {relation} {column.threshold:g}"
             )

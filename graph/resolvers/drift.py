@@ -30,6 +30,7 @@ def default_thresholds(settings: Settings) -> dict[drift.StatTest, float]:
         drift.StatTest.WASSERSTEIN: settings.drift_wasserstein_threshold,
         drift.StatTest.JENSENSHANNON: settings.drift_jensenshannon_threshold,
         drift.StatTest.PSI: settings.drift_psi_threshold,
+        drift.StatTest.ZTEST: settings.drift_ztest_threshold,
     }
 
 
@@ -121,15 +122,23 @@ async def check_drift(
             f"{ref.total}, the current {cur.total}"
         )
         return report
-    columns, label = drift.compare_windows(
-        ref.features,
-        ref.labels,
-        cur.features,
-        cur.labels,
+    # Stored features are positional numbers: a numerical column per position every row of
+    # both windows has, named by its position.
+    width = min(len(row) for row in (*ref.features, *cur.features))
+    columns = drift.compare_columns(
+        [
+            drift.Column(
+                name=str(index),
+                kind=drift.ColumnKind.NUMERICAL,
+                reference=[row[index] for row in ref.features],
+                current=[row[index] for row in cur.features],
+            )
+            for index in range(width)
+        ],
         thresholds=thresholds,
         test=test,
-        label_test=label_test,
     )
+    label = drift.compare_labels(ref.labels, cur.labels, thresholds=thresholds, test=label_test)
     record_drift(model_name, [*columns, label])
     report.features = [ColumnDrift.from_result(column) for column in columns]
     report.label = ColumnDrift.from_result(label)

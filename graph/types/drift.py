@@ -14,8 +14,10 @@ __all__ = ["ColumnDrift", "DriftReport", "DriftStatus", "DriftTest", "TimeWindow
 DriftTest = strawberry.enum(
     drift.StatTest,
     name="DriftTest",
-    description="KS and CHISQUARE give p-values (drift below the threshold); WASSERSTEIN "
-    "(normed by the reference std), JENSENSHANNON and PSI give distances (drift at or above).",
+    description="Evidently 0.4.40's tests. KS, CHISQUARE and ZTEST (two-sample Z-test for "
+    "proportions) give p-values: small is drift, KS at or below the threshold, CHISQUARE and "
+    "ZTEST below it. WASSERSTEIN (in reference standard deviations), JENSENSHANNON and PSI give "
+    "distances: large is drift, at or above the threshold. KS and WASSERSTEIN need numbers.",
 )
 
 
@@ -39,16 +41,21 @@ class ColumnDrift:
     value: float
     threshold: float
     drifted: bool
+    note: str | None = strawberry.field(
+        default=None, description="Why the test differs from the one asked for, if it does."
+    )
 
     @classmethod
     def from_result(cls, column: drift.ColumnDrift) -> ColumnDrift:
         result = column.result
         return cls(
-            feature=column.feature,
+            # Positional features are named by their position (monitoring.drift.Column).
+            feature=None if column.name is None else int(column.name),
             test=result.test,
             value=result.value,
             threshold=result.threshold,
             drifted=result.drifted,
+            note=column.note,
         )
 
 

@@ -210,7 +210,8 @@ async def test_drift_flags_a_shifted_window_and_not_a_similar_one(
     assert (calm_report["referenceCount"], calm_report["currentSample"]) == (n, n)
     assert not calm_report["sampled"]
     assert [f["test"] for f in calm_report["features"]] == ["KS", "KS"]
-    assert calm_report["label"]["test"] == "CHISQUARE"
+    # Two labels and a reference of up to 1000 rows: Evidently's Z-test, not chi-square.
+    assert calm_report["label"]["test"] == "ZTEST"
     assert not calm_report["label"]["drifted"]
 
     assert moved_report["status"] == "DRIFTED"
@@ -218,6 +219,15 @@ async def test_drift_flags_a_shifted_window_and_not_a_similar_one(
     ks = stats.ks_2samp(reference[:, 1], shifted[:, 1]).pvalue
     assert moved_report["features"][1]["value"] == pytest.approx(ks)
     assert moved_report["features"][1]["threshold"] == 0.05
+
+    async with app_client(drift_ztest_threshold=0.99) as client:
+        strict = await graphql(client, DRIFT, m="iris", ref=_window(days[0]), cur=_window(days[1]))
+    strict_label = strict["data"]["drift"]["label"]
+    assert strict_label["value"] == calm_report["label"]["value"]
+    assert (strict_label["threshold"], strict_label["drifted"]) == (
+        0.99,
+        strict_label["value"] < 0.99,
+    )
 
     psi_features = psi["data"]["drift"]["features"]
     assert [(f["test"], f["threshold"]) for f in psi_features] == [("PSI", 0.2), ("PSI", 0.2)]
