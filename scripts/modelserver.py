@@ -6,6 +6,8 @@ the ``seldon-core`` microservice (Seldon v1 protocol) until interrupted.
 ``python scripts/modelserver.py mlserver --port 9100`` does the same with MLServer and its
 scikit-learn runtime (Open Inference Protocol, V2) from ``deploy/model/mlserver/``. The tests
 start servers through the same functions, so what a newcomer runs is what CI tests.
+``python scripts/modelserver.py evidently --prepare`` builds the test-only environment in which
+the drift tests are cross-checked against Evidently (it serves nothing).
 
 Standard library only: it runs before mlgraph's own environment exists.
 """
@@ -34,7 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "deploy" / "model"
 MLSERVER_DIR = MODEL_DIR / "mlserver"
-KINDS = {"seldon": MODEL_DIR / "requirements.txt", "mlserver": MLSERVER_DIR / "requirements.txt"}
+EVIDENTLY_DIR = ROOT / "tests" / "monitoring" / "evidently_env"
+KINDS = {
+    "seldon": MODEL_DIR / "requirements.txt",
+    "mlserver": MLSERVER_DIR / "requirements.txt",
+    "evidently": EVIDENTLY_DIR / "requirements.txt",
+}
+SERVERS = ("seldon", "mlserver")  # the kinds that serve a model; the others are only built
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlgraph"
 
 
@@ -84,7 +92,7 @@ def ensure_venv(kind: str) -> Path:
 
 
 def _build_venv(target: Path, requirements: Path) -> None:
-    print(f"building the {target.name} model environment (once; cached in {target})", flush=True)
+    print(f"building the {target.name} environment (once; cached in {target})", flush=True)
     if target.exists():
         subprocess.run(["rm", "-rf", str(target)], check=True)
     venv.create(target, with_pip=True)
@@ -227,6 +235,8 @@ def main() -> int:
     if args.prepare:
         print(ensure_venv(args.kind))
         return 0
+    if args.kind not in SERVERS:
+        parser.error(f"{args.kind} serves nothing; build its environment with --prepare")
     # `kill` (as scripts/run-dev.sh does on exit) must stop the server too, not orphan it.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with (
