@@ -209,8 +209,9 @@ def column_cases() -> list[ColumnCase]:
 
 
 def dataset_cases() -> list[DatasetCase]:
-    """Two frames: one drifted column in six (small), three in six (large: Evidently's share
-    is exactly its 0.5)."""
+    """Two frames of mixed kinds: one drifted column in six (small), three in six (large:
+    Evidently's share is exactly its 0.5); and one of numbers only, as mlgraph stores
+    positional features today (``stored``)."""
     rng = np.random.default_rng(SEED + 1)
     regions = np.array(["north", "south", "east", "west"], dtype=object)
     classes = np.array(["setosa", "versicolor", "virginica"], dtype=object)
@@ -241,4 +242,28 @@ def dataset_cases() -> list[DatasetCase]:
             reference=frame(1500, y_shift=0, region_p=even, label_p=third),
             current=frame(1200, y_shift=1.5, region_p=skewed_regions, label_p=skewed_labels),
         ),
+        stored_case(),
     ]
+
+
+def stored_case() -> DatasetCase:
+    """Three numerical features (``f0``..``f2``: normal, shifted, four values) and two labels:
+    one column in four drifts."""
+    rng = np.random.default_rng(SEED + 2)
+    classes = np.array(["setosa", "versicolor"], dtype=object)
+
+    def frame(n: int, shift: float, label_p: list[float]) -> dict[str, list[Any]]:
+        return {
+            "f0": _floats(rng.normal(0, 1, n)),
+            "f1": _floats(rng.normal(3 + shift, 1, n)),
+            "f2": _floats(np.arange(n) % 4),  # the same four shares in both windows
+            "label": _strings(rng.choice(classes, n, p=label_p)),
+        }
+
+    return DatasetCase(
+        "stored",
+        numerical=["f0", "f1", "f2"],
+        categorical=[],
+        reference=frame(400, 0.0, [0.5, 0.5]),
+        current=frame(300, 0.4, [0.5, 0.5]),
+    )
