@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODEL_PORT ?= 9000
 export TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint format model-env clean
+.PHONY: install run test lint format model-env vendor-graphiql clean
 
 # Rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,11 @@ format: install
 ## Lint, type-check and run every test on SQLite and PostgreSQL against a real model server.
 test: lint model-env
 	$(BIN)/pytest
+
+## Refresh GraphiQL's vendored files (graph/static/graphiql/vendor/) from the npm registry at the
+## versions pinned in scripts/vendor_graphiql.py. Needs npm; the result is committed.
+vendor-graphiql:
+	$(PYTHON) scripts/vendor_graphiql.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache mlgraph.db*
