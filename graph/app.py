@@ -33,6 +33,7 @@ import db
 from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.errors import with_code
+from graph.graphiql import ASSETS_PATH, assets, graphiql_page
 from graph.live import Broadcaster
 from graph.metrics import CLASSIFY_CALLS_PER_COMMIT, outcome, record_operation, watch_pool
 from graph.middleware.limits import BodySizeLimit
@@ -66,6 +67,10 @@ class GraphQLApp(GraphQL[Context, None]):
         # Text, not orjson's bytes: Strawberry sends bytes over a WebSocket as binary frames,
         # which graphql-ws clients in browsers do not read.
         return orjson.dumps(data).decode()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads its scripts from a CDN; ours from mlgraph (graph/graphiql.py).
+        return graphiql_page()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -167,6 +172,8 @@ def create_app(
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        # The GraphiQL page's scripts and styles (graph/graphiql.py), only when it is served.
+        *([Mount(ASSETS_PATH, assets())] if settings.graphiql else []),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1.0/feedback", feedback, methods=["POST"]),
