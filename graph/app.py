@@ -43,6 +43,7 @@ from graph.models import build_registry
 from graph.routes.export_csv import export_csv
 from graph.routes.feedback import feedback
 from graph.routes.health import healthz, readyz
+from graph.routes.home import docs, home
 from graph.routes.metrics import metrics_endpoint
 from graph.schema import build_schema
 from graph.settings import InvalidSettings, Settings, load_settings
@@ -170,6 +171,8 @@ def create_app(
         build_schema(settings), graphql_ide="graphiql" if settings.graphiql else None
     )
     routes = [
+        Route("/", home, name="home"),
+        Route("/docs", docs),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         # The GraphiQL page's scripts and styles (graph/graphiql.py), only when it is served.
