@@ -1,10 +1,9 @@
-"""The dashboard in a real headless Chromium (Debian's ``chromium`` and ``chromium-driver``).
+"""The dashboard in a real headless Chromium with no network (tests/browser/conftest.py).
 
 ``mlgraph serve`` runs on a SQLite database seeded with known predictions and actuals; the test
 checks the numbers the charts draw, that a classify made meanwhile shows up in the live feed,
-and writes a screenshot (its path is printed; a copy goes to tests/browser/artifacts/).
-A missing Chromium fails the test: install it with
-``apt-get install -y chromium chromium-driver`` (``.ci/run`` does).
+that the page asked nothing of another host, and writes a screenshot (its path is printed; a
+copy goes to tests/browser/artifacts/).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -20,18 +18,14 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import db
+from tests.utils.browser import ARTIFACTS, foreign_requests, requested_urls
 from tests.utils.builders import create_random_prediction
 from tests.utils.migrations import migrate
 from tests.utils.serve import metric, serve_mlgraph, stub_label, stub_model
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # Hours before the current one -> (label, actual) of each prediction stored then.
 SEEDED: dict[int, list[tuple[str, str | None]]] = {
@@ -44,33 +38,6 @@ SEEDED: dict[int, list[tuple[str, str | None]]] = {
         ("setosa", None),
     ],
 }
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    if shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None:
-        pytest.fail(
-            f"{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install -y chromium chromium-driver"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 async def _seed(url: str, hour: datetime) -> None:
@@ -193,6 +160,9 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(screenshot, ARTIFACTS / "dashboard.png")
         print(f"dashboard screenshot: {screenshot} (copy: {ARTIFACTS / 'dashboard.png'})")
+        urls = requested_urls(browser)
+    assert any(url.endswith("/dashboard/dashboard.js") for url in urls)
+    assert foreign_requests(urls, base) == []
     assert uuid.UUID(prediction["id"])
 
 
