@@ -53,13 +53,23 @@ const LIVE = `subscription DashboardLive($modelName: String, $after: String) {
 
 // --- controls --------------------------------------------------------------------------------
 
+// The inputs show local time to the second (step="1"). Each also remembers the exact instant
+// it was set to, kept while its text is unchanged: a link's windows (demo-traffic prints them
+// to the millisecond) reach the queries as given, not rounded to what the input can show.
 function toLocalInput(date) {
   const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-function fromLocalInput(value) {
-  return new Date(value);
+function setInstant(input, date) {
+  input.value = toLocalInput(date);
+  input.dataset.instant = date.toISOString();
+  input.dataset.shown = input.value; // as the browser normalised it (":00" seconds dropped)
+}
+
+function readInstant(input) {
+  if (input.dataset.instant && input.value === input.dataset.shown) return new Date(input.dataset.instant);
+  return new Date(input.value);
 }
 
 function initControls() {
@@ -68,9 +78,9 @@ function initControls() {
   const until = params.get("until") ? new Date(params.get("until")) : new Date(Math.ceil(now.getTime() / HOUR) * HOUR);
   const since = params.get("since") ? new Date(params.get("since")) : new Date(until.getTime() - 24 * HOUR);
   const driftFrom = params.get("driftFrom") ? new Date(params.get("driftFrom")) : new Date(now.getTime() - HOUR);
-  $("#since").value = toLocalInput(since);
-  $("#until").value = toLocalInput(until);
-  $("#drift-from").value = toLocalInput(driftFrom);
+  setInstant($("#since"), since);
+  setInstant($("#until"), until);
+  setInstant($("#drift-from"), driftFrom);
   $("#bucket").value = params.get("bucket") === "DAY" ? "DAY" : "HOUR";
   $("#api-key").value = sessionStorage.getItem(KEY_STORAGE) || "";
   return params.get("model");
@@ -79,10 +89,10 @@ function initControls() {
 function settings() {
   return {
     model: $("#model").value,
-    since: fromLocalInput($("#since").value),
-    until: fromLocalInput($("#until").value),
+    since: readInstant($("#since")),
+    until: readInstant($("#until")),
     bucket: $("#bucket").value,
-    driftFrom: fromLocalInput($("#drift-from").value),
+    driftFrom: readInstant($("#drift-from")),
   };
 }
 
