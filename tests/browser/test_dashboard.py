@@ -80,7 +80,8 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     asyncio.run(_seed(database_url, hour))
     query = {
-        "since": (hour - timedelta(hours=6)).isoformat(),
+        # Not on the hour: the first bucket starts before since, and is still drawn.
+        "since": (hour - timedelta(hours=5, minutes=-5)).isoformat(),
         "until": (hour + timedelta(hours=1)).isoformat(),
         "driftFrom": (hour - timedelta(hours=1)).isoformat(),
         "bucket": "HOUR",
@@ -106,7 +107,7 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
         }
         expected = {hour - timedelta(hours=h): len(rows) for h, rows in SEEDED.items()}
         assert {t: n for t, n in bars.items() if n} == expected
-        assert len(bars) == 7
+        assert len(bars) == 6
         mix = {
             li.get_attribute("data-label"): int(li.get_attribute("data-count") or -1)
             for li in browser.find_elements(By.CSS_SELECTOR, "#label-mix li")
@@ -119,6 +120,14 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
         assert float(accuracy.get_attribute("data-value") or "nan") == pytest.approx(7 / 8)
         # Latency: 2 ms + hours ago, so the worst hourly p95 is the oldest hour's 7 ms.
         assert browser.find_element(By.ID, "p95-latency").text == "7.0 ms"
+        # Both line charts have a point per bucket with predictions, inside the plot.
+        seeded = {hour - timedelta(hours=h): 2.0 + h for h in SEEDED}
+        assert _points_in_plot(browser, "latency-chart", "mean") == seeded
+        assert _points_in_plot(browser, "accuracy-chart", "accuracy") == {
+            hour - timedelta(hours=5): 100.0,
+            hour - timedelta(hours=3): 50.0,
+            hour - timedelta(hours=1): 100.0,
+        }
 
         # Drift: feature 0 moved in the current window and is highlighted; feature 1 did not.
         drift = {
@@ -164,6 +173,20 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
     assert any(url.endswith("/dashboard/dashboard.js") for url in urls)
     assert foreign_requests(urls, base) == []
     assert uuid.UUID(prediction["id"])
+
+
+def _points_in_plot(driver: webdriver.Chrome, chart: str, kind: str) -> dict[datetime, float]:
+    """A line chart's points of one series (bucket start -> value), after checking that each
+    lies inside the plot: between the ends of its axis lines, not clipped off to the left."""
+    axis = driver.find_element(By.CSS_SELECTOR, f"#{chart} line.axis")
+    left, right = (float(axis.get_dom_attribute(end) or "nan") for end in ("x1", "x2"))
+    points = {}
+    for point in driver.find_elements(By.CSS_SELECTOR, f"#{chart} circle.point.{kind}"):
+        x = float(point.get_dom_attribute("cx") or "nan")
+        assert left < x < right, (chart, kind, left, x, right)
+        start = datetime.fromisoformat(point.get_dom_attribute("data-start") or "")
+        points[start] = float(point.get_dom_attribute("data-value") or "nan")
+    return points
 
 
 def _fade(driver: webdriver.Chrome) -> bool:

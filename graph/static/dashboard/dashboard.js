@@ -160,7 +160,8 @@ function yAxis(chart, left, top, height, width, max, format) {
   }
 }
 
-// Every bucket start from since to until, so that empty hours show as gaps, not as nothing.
+// Every bucket start from since's bucket to until, so that empty hours show as gaps, not as
+// nothing. The first starts before since unless since is on the hour (or midnight, by day).
 function bucketStarts(since, until, bucket) {
   const step = bucket === "DAY" ? 24 * HOUR : HOUR;
   const first = new Date(since);
@@ -169,6 +170,18 @@ function bucketStarts(since, until, bucket) {
   const starts = [];
   for (let t = first.getTime(); t < until.getTime() && starts.length < 500; t += step) starts.push(t);
   return starts;
+}
+
+// The slots every chart shares, one per bucket (plus any bucket the server returned outside
+// them): the latency and accuracy points sit over the volume chart's bars. Placing them by
+// time from since instead put the first bucket, which starts before since, outside the plot.
+function slotStarts(buckets, range) {
+  const starts = bucketStarts(range.since, range.until, range.bucket);
+  for (const b of buckets) {
+    const t = new Date(b.start).getTime();
+    if (!starts.includes(t)) starts.push(t);
+  }
+  return starts.sort((a, b) => a - b);
 }
 
 // --- charts -----------------------------------------------------------------------------------
@@ -181,9 +194,7 @@ function labelColors(stats) {
 function drawVolume(stats, range, colors) {
   const container = $("#volume-chart");
   const byStart = new Map(stats.map((b) => [new Date(b.start).getTime(), b]));
-  let starts = bucketStarts(range.since, range.until, range.bucket);
-  for (const t of byStart.keys()) if (!starts.includes(t)) starts.push(t);
-  starts.sort((a, b) => a - b);
+  const starts = slotStarts(stats, range);
   if (!stats.length) return emptyChart(container, "No predictions in this range.");
   const width = 720, height = 220, left = 40, top = 10, plotHeight = 170, plotWidth = width - left - 10;
   const max = niceMax(Math.max(...stats.map((b) => b.count)));
@@ -234,20 +245,25 @@ function drawLabelMix(stats, colors) {
   $("#label-mix").replaceChildren(...items);
 }
 
-function drawLines(container, points, series, range, { max, format, empty }) {
+function drawLines(container, points, series, range, starts, { max, format, empty }) {
   if (!points.length) return emptyChart(container, empty);
   const width = 720, height = 200, left = 46, top = 10, plotHeight = 150, plotWidth = width - left - 14;
   const chart = svg(width, height);
   yAxis(chart, left, top, plotHeight, plotWidth, max, format);
-  const t0 = range.since.getTime(), t1 = range.until.getTime();
-  const xOf = (t) => left + ((t - t0) / Math.max(t1 - t0, 1)) * plotWidth;
+  const slots = [...starts];
+  for (const p of points) if (!slots.includes(p.t)) slots.push(p.t);
+  slots.sort((a, b) => a - b);
+  const slot = plotWidth / slots.length;
+  const xOf = (t) => left + (slots.indexOf(t) + 0.5) * slot;
   const yOf = (v) => top + plotHeight - (v / max) * plotHeight;
   series.forEach(({ key, name, color }) => {
     const coords = points.map((p) => `${xOf(p.t)},${yOf(p[key])}`).join(" ");
     chart.append(el("polyline", { points: coords, fill: "none", stroke: color, "stroke-width": 2 }));
     for (const p of points) {
-      chart.append(el("circle", { cx: xOf(p.t), cy: yOf(p[key]), r: 3, fill: color, class: `point ${key}`, "data-value": p[key] },
-        [title(`${new Date(p.t).toLocaleString()}: ${name} ${format(p[key])}`)]));
+      chart.append(el("circle", {
+        cx: xOf(p.t), cy: yOf(p[key]), r: 3, fill: color, class: `point ${key}`,
+        "data-start": new Date(p.t).toISOString(), "data-value": p[key],
+      }, [title(`${new Date(p.t).toLocaleString()}: ${name} ${format(p[key])}`)]));
     }
   });
   const legendY = height - 12;
@@ -260,23 +276,23 @@ function drawLines(container, points, series, range, { max, format, empty }) {
   container.replaceChildren(chart);
 }
 
-function drawLatency(stats, range) {
+function drawLatency(stats, range, starts) {
   const points = stats.map((b) => ({ t: new Date(b.start).getTime(), mean: b.meanLatencyMs, p95: b.p95LatencyMs }));
   const max = niceMax(Math.max(0, ...points.map((p) => p.p95)));
   drawLines($("#latency-chart"), points, [
     { key: "mean", name: "mean", color: PALETTE[0] },
     { key: "p95", name: "p95", color: PALETTE[3] },
-  ], range, { max, format: (v) => v.toFixed(v < 10 ? 1 : 0), empty: "No predictions in this range." });
+  ], range, starts, { max, format: (v) => v.toFixed(v < 10 ? 1 : 0), empty: "No predictions in this range." });
   const total = stats.reduce((a, b) => a + b.count, 0);
   const mean = total ? stats.reduce((a, b) => a + b.meanLatencyMs * b.count, 0) / total : null;
   $("#mean-latency").textContent = mean === null ? "–" : `${mean.toFixed(1)} ms`;
   $("#p95-latency").textContent = points.length ? `${Math.max(...points.map((p) => p.p95)).toFixed(1)} ms` : "–";
 }
 
-function drawAccuracy(performance, range) {
+function drawAccuracy(performance, range, starts) {
   const withActuals = performance.filter((b) => b.withActuals > 0 && b.accuracy !== null);
   const points = withActuals.map((b) => ({ t: new Date(b.start).getTime(), accuracy: b.accuracy * 100 }));
-  drawLines($("#accuracy-chart"), points, [{ key: "accuracy", name: "accuracy %", color: PALETTE[1] }], range,
+  drawLines($("#accuracy-chart"), points, [{ key: "accuracy", name: "accuracy %", color: PALETTE[1] }], range, starts,
     { max: 100, format: (v) => `${Math.round(v)}`, empty: "No actuals recorded in this range (recordActual)." });
   const n = withActuals.reduce((a, b) => a + b.withActuals, 0);
   const predictions = performance.reduce((a, b) => a + b.predictions, 0);
@@ -334,8 +350,9 @@ async function refresh() {
     $("#total").textContent = data.predictionStats.reduce((a, b) => a + b.count, 0);
     drawVolume(data.predictionStats, range, colors);
     drawLabelMix(data.predictionStats, colors);
-    drawLatency(data.predictionStats, range);
-    drawAccuracy(data.performance, range);
+    const starts = slotStarts(data.predictionStats, range);
+    drawLatency(data.predictionStats, range, starts);
+    drawAccuracy(data.performance, range, starts);
   } else {
     errors.push(stats.reason.message);
   }
