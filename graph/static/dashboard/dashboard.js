@@ -302,6 +302,20 @@ function drawAccuracy(performance, range, starts) {
   $("#accuracy-note").textContent = n ? `${n} of ${predictions} predictions have actuals` : "no actuals";
 }
 
+// What each test's figure is and which way is bad (as the schema's DriftTest says): KS and
+// chi-square give p-values, small when the windows differ; the others give distances, large
+// when they differ.
+const P_VALUE_TESTS = new Set(["KS", "CHISQUARE"]);
+
+function figureMeaning(column) {
+  const note = document.createElement("span");
+  note.className = "meaning";
+  note.textContent = P_VALUE_TESTS.has(column.test)
+    ? `p-value; drift below ${column.threshold}`
+    : `distance; drift at or above ${column.threshold}`;
+  return note;
+}
+
 function drawDrift(report, reference, current) {
   const fmt = (d) => d.toLocaleString();
   $("#drift-windows").textContent = `reference ${fmt(reference.since)} – ${fmt(reference.until)}, current ${fmt(current.since)} – ${fmt(current.until)}`;
@@ -322,6 +336,7 @@ function drawDrift(report, reference, current) {
       td.textContent = text;
       tr.append(td);
     }
+    tr.children[2].append(" ", figureMeaning(c));
     return tr;
   });
   $("#drift-table tbody").replaceChildren(...rows);
