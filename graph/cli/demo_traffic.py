@@ -17,7 +17,7 @@ import httpx
 
 from graph.durations import parse_duration
 
-__all__ = ["IRIS", "add_arguments", "run_demo_traffic"]
+__all__ = ["IRIS", "add_arguments", "progress", "run_demo_traffic"]
 
 # Per class: mean and standard deviation of sepal length, sepal width, petal length and petal
 # width (cm) in Fisher's iris data (150 flowers, 50 per class, the set scikit-learn ships).
@@ -34,7 +34,7 @@ DRIFT_SHIFT = (0.9, -0.4, 1.3, 0.5)
 CLASSIFY = """
 mutation DemoClassify($rows: [[Float!]!]!, $requestId: String, $modelName: String) {
   classify(input: {rows: $rows, requestId: $requestId, modelName: $modelName}) {
-    predictions { label }
+    predictions { label createdAt }
   }
 }
 """
@@ -82,6 +82,18 @@ def sample_row(rng: random.Random, label: str, *, drifted: bool) -> list[float]:
     ]
 
 
+def progress(*, sent: int, count: int, elapsed: float, duration: float) -> float:
+    """How far a run is, from 0 to 1: by rows sent or by time, whichever ends it first.
+
+    The drifting stretch starts at ``1 - drift`` of this, so it falls within what is actually
+    sent whether ``--count`` or ``--duration`` ends the run (by count alone, a run cut short by
+    its duration sent no drifted rows at all).
+    """
+    by_count = sent / count if count > 0 else 1.0
+    by_time = elapsed / duration if duration > 0 else 1.0
+    return min(1.0, max(by_count, by_time))
+
+
 def _post(client: httpx.Client, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     response = client.post("/graphql", json={"query": query, "variables": variables})
     response.raise_for_status()
@@ -100,17 +112,24 @@ def run_demo_traffic(args: argparse.Namespace) -> int:
     headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     run = uuid.uuid4().hex[:8]
     started = datetime.now(UTC)
-    deadline = time.monotonic() + args.duration
-    drift_after = int(args.count * (1 - args.drift))
-    drift_started: datetime | None = None
+    start = time.monotonic()
+    deadline = start + args.duration
+    # When the first drifted prediction was stored, by mlgraph's clock: the dashboard link's
+    # current window starts there, so it holds every drifted row and the reference none.
+    drift_from: datetime | None = None
     sent = calls = actuals = 0
     labels: dict[str, int] = {}
     try:
         with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
             while sent < args.count and time.monotonic() < deadline:
-                drifted = sent >= drift_after
-                if drifted and drift_started is None:
-                    drift_started = datetime.now(UTC)
+                done = progress(
+                    sent=sent,
+                    count=args.count,
+                    elapsed=time.monotonic() - start,
+                    duration=args.duration,
+                )
+                drifted = done >= 1 - args.drift  # progress only grows: drifted stays so
+                if drifted and drift_from is None:
                     print(f"{sent} predictions sent; features drift from now on")
                 size = min(args.batch, args.count - sent)
                 truth = [rng.choice(list(IRIS)) for _ in range(size)]
@@ -123,6 +142,10 @@ def run_demo_traffic(args: argparse.Namespace) -> int:
                 )
                 for prediction in data["classify"]["predictions"]:
                     labels[prediction["label"]] = labels.get(prediction["label"], 0) + 1
+                if drifted and drift_from is None:
+                    drift_from = datetime.fromisoformat(
+                        data["classify"]["predictions"][0]["createdAt"]
+                    )
                 if rng.random() < args.actuals:
                     _post(client, RECORD_ACTUAL, {"requestId": request_id, "labels": truth})
                     actuals += size
@@ -131,7 +154,8 @@ def run_demo_traffic(args: argparse.Namespace) -> int:
                 if calls % 50 == 0:
                     print(f"{sent} predictions sent, {actuals} with actuals")
                 if args.rate > 0:
-                    time.sleep(1 / args.rate)
+                    # Paced from the start, so the time each call takes counts toward its slot.
+                    time.sleep(max(0.0, start + calls / args.rate - time.monotonic()))
     except httpx.HTTPError as exc:
         print(
             f"cannot reach mlgraph at {args.url} ({exc}); is it running (make run)?",
@@ -145,8 +169,9 @@ def run_demo_traffic(args: argparse.Namespace) -> int:
     mix = ", ".join(f"{label} {count}" for label, count in sorted(labels.items()))
     print(f"done: {sent} predictions in {calls} calls ({mix}); {actuals} with actuals")
     query = {"since": (started - timedelta(minutes=5)).isoformat(timespec="seconds")}
-    if drift_started is not None:
-        query["driftFrom"] = drift_started.isoformat(timespec="seconds")
+    if drift_from is not None:
+        # Milliseconds, truncated: what a browser's Date holds, and still at or before the row.
+        query["driftFrom"] = drift_from.isoformat(timespec="milliseconds")
     if args.model:
         query["model"] = args.model
     print(f"dashboard: {args.url.rstrip('/')}/dashboard/?{urlencode(query)}")
