@@ -9,7 +9,10 @@ copy goes to tests/browser/artifacts/).
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import db
+from scripts.modelserver import ModelServer
 from tests.utils.browser import ARTIFACTS, foreign_requests, requested_urls
 from tests.utils.builders import create_random_prediction
 from tests.utils.migrations import migrate
@@ -202,3 +206,73 @@ async def _subscribers(base: str) -> float:
     if value < 1:
         await asyncio.sleep(0.05)
     return value
+
+
+def test_dashboard_shows_what_demo_traffic_sent(
+    browser: webdriver.Chrome, tmp_path: Path, model_server: ModelServer
+) -> None:
+    """The exact link ``mlgraph demo-traffic`` prints, against the real seldon-core model."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mlgraph.db'}"
+    migrate(database_url, "head")
+    count = 240
+    with serve_mlgraph(
+        database_url, tmp_path / "serve.log", MLGRAPH_MODEL_URL=model_server.url
+    ) as base:
+        demo = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "mlgraph"),
+                "demo-traffic",
+                "--url",
+                base,
+                "--count",
+                str(count),
+                "--rate",
+                "0",
+                "--seed",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stderr
+        [normal] = re.findall(r"^(\d+) predictions sent; features drift", demo.stdout, re.M)
+        [link] = re.findall(r"^dashboard: (\S+)$", demo.stdout, re.M)
+        browser.get(link)
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded")
+        )
+        urls = requested_urls(browser)
+        error = browser.find_element(By.ID, "error")
+
+        # The link's windows, to the millisecond: every normal row is in the reference window,
+        # every drifted row in the current one, and all four features drifted.
+        message = browser.find_element(By.ID, "drift-message").text
+        assert message.startswith(f"{normal} reference and {count - int(normal)} current ")
+        assert browser.find_element(By.ID, "drift-status").text == "drifted"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#drift-table tbody tr")
+        assert len(rows) == 5  # four features and the label
+        assert [row.get_attribute("data-drifted") for row in rows[:4]] == ["true"] * 4
+        # Each figure says what it is and which way is bad.
+        for row in rows:
+            test, value = (cell.text for cell in row.find_elements(By.TAG_NAME, "td")[1:3])
+            kind = "p-value; drift below" if test in ("KS", "CHISQUARE") else "distance; drift at"
+            assert kind in value, (test, value)
+
+        # Every chart is drawn: the bars hold every prediction, and the latency and accuracy
+        # points lie inside their plots (not before the first bucket, clipped away).
+        bars = browser.find_elements(By.CSS_SELECTOR, "#volume-chart g.bucket")
+        assert sum(int(g.get_attribute("data-count") or 0) for g in bars) == count
+        for chart, kinds in (("latency-chart", ("mean", "p95")), ("accuracy-chart", ("accuracy",))):
+            for kind in kinds:
+                points = _points_in_plot(browser, chart, kind)
+                assert points, (chart, kind)
+                assert all(value > 0 for value in points.values())
+        accuracy = float(browser.find_element(By.ID, "accuracy").get_attribute("data-value") or 0)
+        assert 0 < accuracy <= 1
+        assert error.get_attribute("hidden") is not None, error.text
+        browser.save_screenshot(str(tmp_path / "demo-dashboard.png"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "demo-dashboard.png", ARTIFACTS / "demo-dashboard.png")
+    assert foreign_requests(urls, base) == []
