@@ -23,6 +23,6 @@ done
 "$BIN/mlgraph" migrate
 port=${MLGRAPH_PORT:-8000}
 echo
-echo "mlgraph: GraphiQL at http://127.0.0.1:$port/graphql (model at $MLGRAPH_MODEL_URL)"
+echo "mlgraph: http://127.0.0.1:$port/ (GraphiQL at /graphql, dashboard at /dashboard/; model at $MLGRAPH_MODEL_URL)"
 echo
 "$BIN/mlgraph" serve
