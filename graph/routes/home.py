@@ -146,9 +146,11 @@ def _page(request: Request) -> str:
             title = f'<a class="example" href="{escape(link)}">{escape(example.title)}</a>'
         else:
             title = f'<span class="example">{escape(example.title)}</span>'
+        # Without GraphiQL the text is what there is to copy: shown, not folded.
+        folded = "<details>" if graphiql else "<details open>"
         items.append(
             f"<li>{title}: {escape(example.description)}"
-            f"<details><summary>the operation</summary><pre>{escape(example.query)}</pre>"
+            f"{folded}<summary>the operation</summary><pre>{escape(example.query)}</pre>"
             "</details></li>"
         )
     if graphiql:

@@ -97,7 +97,8 @@ async def test_without_graphiql_the_page_says_so(app_client: AppClient) -> None:
     assert 'id="graphiql-off"' in page.text
     assert "MLGRAPH_GRAPHIQL=false" in page.text
     assert not [href for href in _links(page.text).values() if href.startswith("graphql")]
-    assert "mutation Classify" in page.text  # the examples, as text to send
+    assert "mutation Classify" in page.text  # the examples, as text to send, unfolded
+    assert page.text.count("<details open>") == len(examples("iris", datetime.now(UTC)))
 
 
 async def test_docs_redirects_to_the_front_page(app_client: AppClient) -> None:
