@@ -302,17 +302,20 @@ function drawAccuracy(performance, range, starts) {
   $("#accuracy-note").textContent = n ? `${n} of ${predictions} predictions have actuals` : "no actuals";
 }
 
-// What each test's figure is and which way is bad (as the schema's DriftTest says): KS and
-// chi-square give p-values, small when the windows differ; the others give distances, large
-// when they differ.
-const P_VALUE_TESTS = new Set(["KS", "CHISQUARE"]);
+// What each test's figure is and which way is bad, as the schema's DriftTest says (Evidently
+// 0.4.40's rules): KS, chi-square and the Z-test give p-values, small when the windows differ
+// (KS flags at or below the threshold, the others below it); the rest give distances, large
+// when the windows differ (flagged at or above it).
+const DRIFT_RULES = {
+  KS: "p-value; drift at or below",
+  CHISQUARE: "p-value; drift below",
+  ZTEST: "p-value; drift below",
+};
 
 function figureMeaning(column) {
   const note = document.createElement("span");
   note.className = "meaning";
-  note.textContent = P_VALUE_TESTS.has(column.test)
-    ? `p-value; drift below ${column.threshold}`
-    : `distance; drift at or above ${column.threshold}`;
+  note.textContent = `${DRIFT_RULES[column.test] || "distance; drift at or above"} ${column.threshold}`;
   return note;
 }
 
