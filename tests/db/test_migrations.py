@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import db  # registers the tables
-from graph.cli.migrate import alembic_config
+from graph.migrations import alembic_config
 from tests.utils.migrations import migrate
 
 

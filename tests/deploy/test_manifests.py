@@ -555,7 +555,7 @@ def test_root_image_serves_checks_health_and_never_migrates() -> None:
 
 
 def test_root_image_keeps_migrations_next_to_the_package() -> None:
-    """graph/cli/migrate.py finds <parent of graph/>/alembic; the image must keep that layout."""
+    """graph/migrations.py finds <parent of graph/>/alembic; the image must keep that layout."""
     parser = root_image()
     builder, final = stages(parser)[0], stages(parser)[-1]
     landed = copies(final, ROOT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from graph.cli.migrate import alembic_config
+from graph.migrations import alembic_config
 
 
 def migrate(url: str, revision: str, *, down: bool = False) -> None:
