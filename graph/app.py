@@ -39,6 +39,7 @@ from graph.metrics import CLASSIFY_CALLS_PER_COMMIT, outcome, record_operation, 
 from graph.middleware.limits import BodySizeLimit
 from graph.middleware.request_log import RequestLog
 from graph.middleware.tracing import configure_tracing
+from graph.migrations import DATABASE_ERRORS, SchemaGuard
 from graph.models import build_registry
 from graph.routes.export_csv import export_csv
 from graph.routes.feedback import feedback
@@ -80,6 +81,8 @@ class GraphQLApp(GraphQL[Context, None]):
         return Context(
             request=request,
             response=response,
+            # None unless the schema is behind (then re-read at most once a second).
+            schema_problem=await state.schema.problem(),
             settings=state.settings,
             sessions=state.sessions,
             models=state.models,
@@ -125,6 +128,8 @@ def create_app(
             max_overflow=settings.database_max_overflow,
         )
         watch_pool(engine)
+        schema = SchemaGuard(engine)
+        await _check_database(schema, settings.database_url)
         if tracing is not None:
             tracing.instrument_engine(engine)
         live = Broadcaster(settings.database_url, queue_size=settings.live_queue_size)
@@ -150,6 +155,7 @@ def create_app(
                 yield {
                     "settings": settings,
                     "engine": engine,
+                    "schema": schema,
                     "sessions": sessions,
                     "models": build_registry(settings, http),
                     "authenticator": Authenticator(
@@ -191,6 +197,42 @@ def create_app(
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+async def _check_database(schema: SchemaGuard, url: str) -> None:
+    """Log which database this process uses and whether its schema is at head.
+
+    Only logged: a pod that starts before the release's migration Job has finished must come
+    up and turn ready once it has (``/readyz`` reads the revision again on every probe).
+    """
+    where = db.urls.describe_url(url)
+    fields = {"database": where}
+    try:
+        state = await schema.check()
+    except DATABASE_ERRORS as exc:
+        logger.warning(
+            "database %s does not answer yet (%s); /readyz says when it does",
+            where,
+            type(exc).__name__,
+            extra={"fields": fields},
+        )
+        return
+    fields["revision"] = state.current or "none"
+    problem = state.problem()
+    if problem is not None:
+        logger.error(problem, extra={"fields": fields})
+    elif state.newer:
+        logger.warning(
+            "database %s is at revision %s, newer than this mlgraph's %s: upgrade mlgraph",
+            where,
+            state.current,
+            state.head,
+            extra={"fields": fields},
+        )
+    else:
+        logger.info(
+            "database %s, schema at revision %s", where, state.current, extra={"fields": fields}
+        )
 
 
 def serve_app() -> Starlette:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import db
     from graph.auth import Authenticator, Principal
     from graph.live import Broadcaster
+    from graph.migrations import SchemaGuard
     from graph.models import ModelRegistry
     from graph.settings import Settings
 
@@ -25,6 +26,7 @@ class State(TypedDict):
 
     settings: Settings
     engine: AsyncEngine
+    schema: SchemaGuard
     sessions: db.Sessions
     models: ModelRegistry
     authenticator: Authenticator
@@ -38,6 +40,8 @@ class Context:
 
     request: Request | WebSocket
     response: Response | WebSocket | None
+    # Why the database's schema cannot be used ("run `mlgraph migrate`"), or None.
+    schema_problem: str | None
     settings: Settings
     sessions: db.Sessions
     models: ModelRegistry

@@ -8,9 +8,11 @@
     ├── Conflict             CONFLICT             e.g. a request id reused with other features
     ├── ModelUnavailable     MODEL_UNAVAILABLE    model down, timing out or failing; retry later
     ├── BadModelResponse     BAD_MODEL_RESPONSE   the model answered something unreadable
-    └── StorageUnavailable   STORAGE_UNAVAILABLE  database failed; retry with the same request id
+    ├── StorageUnavailable   STORAGE_UNAVAILABLE  database failed; retry with the same request id
+    └── DatabaseNotMigrated  DATABASE_NOT_MIGRATED  the schema is behind: run `mlgraph migrate`
 
-``ErrorCodes`` (a schema extension) puts each error's code into the response. GraphQL's own
+``ErrorCodes`` (a schema extension) puts each error's code into the response; while the schema
+is behind, a failed query says so instead of "unavailable" (no retry helps). GraphQL's own
 parse and validation errors get ``GRAPHQL_PARSE_FAILED`` / ``GRAPHQL_VALIDATION_FAILED``, bad
 variables ``BAD_USER_INPUT``, and anything unexpected is logged and masked as ``INTERNAL``.
 """
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
 import db
@@ -33,11 +36,13 @@ __all__ = [
     "BadModelResponse",
     "BadUserInput",
     "Conflict",
+    "DatabaseNotMigrated",
     "ErrorCodes",
     "ModelUnavailable",
     "NotFound",
     "StorageUnavailable",
     "from_model_error",
+    "storage_error",
     "with_code",
 ]
 
@@ -89,6 +94,27 @@ class StorageUnavailable(AppError):
     http_status = 503
 
 
+class DatabaseNotMigrated(AppError):
+    """The database answers but its schema is not this mlgraph's: an operator must migrate."""
+
+    code = "DATABASE_NOT_MIGRATED"
+    http_status = 503
+
+
+# What a query can raise when the schema is missing or behind: PostgreSQL's "relation does not
+# exist" is a ProgrammingError, SQLite's "no such table" an OperationalError.
+_QUERY_ERRORS: tuple[type[BaseException], ...] = (*db.STORAGE_ERRORS, DBAPIError)
+
+
+def storage_error(error: BaseException, schema_problem: str | None) -> AppError | None:
+    """The ``AppError`` for a failed database query, or ``None`` if it is not one (a bug)."""
+    if schema_problem is not None and isinstance(error, (*_QUERY_ERRORS, StorageUnavailable)):
+        return DatabaseNotMigrated(schema_problem)
+    if isinstance(error, db.STORAGE_ERRORS):
+        return StorageUnavailable("the database is unavailable; retry later")
+    return None
+
+
 def from_model_error(error: mlclient.ModelError) -> AppError:
     """The ``AppError`` a caller should see for a failed model call."""
     if isinstance(error, mlclient.ModelRejectedInput):
@@ -110,20 +136,25 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:
-            result.errors = [with_code(error) for error in errors]
+            problem = getattr(self.execution_context.context, "schema_problem", None)
+            result.errors = [with_code(error, schema_problem=problem) for error in errors]
 
 
-def with_code(error: GraphQLError) -> GraphQLError:
-    """The error as the caller sees it: with a code, and masked when unexpected. Idempotent."""
+def with_code(error: GraphQLError, *, schema_problem: str | None = None) -> GraphQLError:
+    """The error as the caller sees it: with a code, and masked when unexpected. Idempotent.
+
+    ``schema_problem`` (the context's) turns a failed query into ``DATABASE_NOT_MIGRATED``.
+    """
     if "code" in (error.extensions or {}):
         return error
     original = error.original_error
+    stored = storage_error(original, schema_problem) if original is not None else None
+    if stored is not None:
+        if isinstance(stored, StorageUnavailable):
+            logger.warning("database unavailable: %r", original)
+        return _copy(error, str(stored), stored.extensions)
     if isinstance(original, AppError):
         return _copy(error, str(original), {**original.extensions, "code": original.code})
-    if isinstance(original, db.STORAGE_ERRORS):
-        logger.warning("database unavailable: %r", original)
-        message = "the database is unavailable; retry later"
-        return _copy(error, message, {"code": StorageUnavailable.code})
     if original is not None and not isinstance(original, GraphQLError):
         logger.error("unexpected error", exc_info=original)
         return _copy(error, "internal server error", {"code": "INTERNAL"})

@@ -11,8 +11,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 import db
 from db import export as queries
 from graph.auth import Scope, authorize
-from graph.errors import AppError, BadUserInput
+from graph.errors import BadUserInput
 from graph.export import csv_chunks
+from graph.routes._errors import as_app_error
 from graph.validation import utc
 
 __all__ = ["export_csv"]
@@ -22,7 +23,8 @@ async def export_csv(request: Request) -> Response:
     try:
         await authorize(request, Scope.READ)
         since, until = (_date(request, name) for name in ("since", "until"))
-    except AppError as error:
+    except Exception as exc:
+        error = await as_app_error(request, exc)
         return JSONResponse(
             {"error": str(error), "code": error.code}, status_code=error.http_status
         )

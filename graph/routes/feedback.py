@@ -22,8 +22,9 @@ import db
 from db import predictions as queries
 from graph import actuals
 from graph.auth import Scope, authorize
-from graph.errors import AppError, BadUserInput, NotFound
+from graph.errors import BadUserInput, NotFound
 from graph.models import ModelRegistry
+from graph.routes._errors import as_app_error
 
 __all__ = ["feedback"]
 
@@ -46,7 +47,8 @@ async def feedback(request: Request) -> JSONResponse:
         classes = _classes(rows[0], request.state.models)
         labels = [_label(value, classes) for value in truth]
         stored = await actuals.record_actuals(sessions, labels=labels, request_id=puid)
-    except AppError as error:
+    except Exception as exc:
+        error = await as_app_error(request, exc)
         return JSONResponse(
             {
                 "status": {
