@@ -222,11 +222,11 @@ def _reasons(drift: DriftReport, accuracy: dict[str, Any] | None) -> list[str]:
 
 async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
     import db
+    from graph.cli._database import open_database
     from graph.resolvers.drift import check_drift, default_thresholds
     from graph.types.drift import DriftStatus
 
-    engine = db.make_engine(settings.database_url, pool_size=1, max_overflow=1)
-    try:
+    async with open_database(settings.database_url) as engine:
         sessions = db.make_sessionmaker(engine)
         drift = await check_drift(
             sessions,
@@ -237,8 +237,6 @@ async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
             thresholds=default_thresholds(settings),
         )
         accuracy = await _accuracy(sessions, settings, plan)
-    finally:
-        await engine.dispose()
     reasons = _reasons(drift, accuracy)
     if reasons:
         status = "alert"
@@ -318,11 +316,19 @@ async def check(settings: Settings, options: CheckOptions, *, out: TextIO | None
     except ValueError as exc:
         print(json.dumps({"status": "error", "error": str(exc)}), file=out)
         return EXIT_ERROR
+    from graph.cli._database import CommandError, database_problem
+    from graph.migrations import DATABASE_ERRORS
+
     try:
         report = await _measure(settings, plan)
-    except Exception as exc:  # the database, mostly: a CronJob needs a status, not a traceback
-        error = {"model": plan.model, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
-        print(json.dumps(error), file=out)
+    except Exception as exc:  # a CronJob needs a status and one line, never a traceback
+        if isinstance(exc, CommandError):  # not reachable, or not migrated
+            message = str(exc)
+        elif isinstance(exc, DATABASE_ERRORS):  # failed half-way
+            message = database_problem(settings.database_url, exc)
+        else:
+            message = f"{type(exc).__name__}: {str(exc).strip().partition(chr(10))[0]}"
+        print(json.dumps({"model": plan.model, "status": "error", "error": message}), file=out)
         return EXIT_ERROR
     code = {"ok": EXIT_OK, "insufficient_data": EXIT_INSUFFICIENT_DATA}.get(
         report["status"], EXIT_ALERT

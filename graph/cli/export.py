@@ -8,6 +8,8 @@ from pathlib import Path
 
 import db
 from db import export as queries
+from graph.cli._database import CommandError, open_database
+from graph.errors import BadUserInput
 from graph.export import write_csv, write_parquet
 from graph.settings import Settings
 from graph.validation import utc
@@ -21,12 +23,12 @@ def export(
     """Stream the range to ``out`` with a rich progress bar."""
     from rich.progress import Progress
 
-    start = utc(datetime.fromisoformat(since), argument="since")
-    end = utc(datetime.fromisoformat(until), argument="until")
+    start, end = _date("--since", since), _date("--until", until)
+    if not Path(out).resolve().parent.is_dir():
+        raise CommandError(f"--out: the folder {Path(out).resolve().parent} does not exist")
 
     async def main() -> int:
-        engine = db.make_engine(settings.database_url)
-        try:
+        async with open_database(settings.database_url) as engine:
             sessions = db.make_sessionmaker(engine)
             async with sessions() as session:
                 total = await queries.count_export_rows(
@@ -40,9 +42,14 @@ def export(
                     )
                     writer = write_parquet if fmt == "parquet" else write_csv
                     return await writer(batches, Path(out), lambda n: progress.advance(task, n))
-        finally:
-            await engine.dispose()
 
     count = asyncio.run(main())
     print(f"{count} rows written to {out}")
     return 0
+
+
+def _date(option: str, text: str) -> datetime:
+    try:
+        return utc(datetime.fromisoformat(text), argument=option)
+    except (ValueError, BadUserInput):
+        raise CommandError(f"{option}: {text!r} is not an ISO 8601 date, e.g. 2026-03-01") from None

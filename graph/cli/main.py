@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from graph.auth import Scope
 from graph.cli import check_drift, demo_traffic
-from graph.settings import InvalidSettings, load_settings
+from graph.cli._database import CommandError, database_problem
+from graph.migrations import DATABASE_ERRORS
+from graph.settings import InvalidSettings, Settings, load_settings
 
 __all__ = ["main"]
 
@@ -71,6 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"mlgraph: {problem}", file=sys.stderr)
         return 1
+    try:
+        return _run(args, settings)
+    except CommandError as exc:
+        print(f"mlgraph: {exc}", file=sys.stderr)
+    except DATABASE_ERRORS as exc:  # the database failed half-way (it answered at the start)
+        print(f"mlgraph: {database_problem(settings.database_url, exc)}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     # Each sub-command's module is imported only when it runs (uvicorn, Alembic, pyarrow).
     if args.command == "export":
         from graph.cli.export import export as run_export

@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import db
+from graph.cli._database import open_database
 from graph.settings import Settings
 
 __all__ = ["maintain"]
 
 
 async def maintain(settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
-    try:
-        async with db.make_sessionmaker(engine).begin() as session:
-            report = await db.partitions.maintain(
-                session,
-                now=datetime.now(UTC),
-                retention_months=settings.retention_months,
-                months_ahead=settings.partitions_ahead,
-            )
-    finally:
-        await engine.dispose()
+    async with (
+        open_database(settings.database_url) as engine,
+        db.make_sessionmaker(engine).begin() as session,
+    ):
+        report = await db.partitions.maintain(
+            session,
+            now=datetime.now(UTC),
+            retention_months=settings.retention_months,
+            months_ahead=settings.partitions_ahead,
+        )
     print(f"retention: keeping predictions from {report.cutoff:%Y-%m-%d} (UTC) on")
     if report.dialect == "postgresql":
         print(f"created partitions: {', '.join(report.created) or 'none'}")

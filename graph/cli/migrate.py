@@ -1,34 +1,38 @@
-"""``mlgraph migrate``: Alembic upgrades and downgrades, without alembic.ini."""
+"""``mlgraph migrate``: Alembic upgrades and downgrades, without alembic.ini, saying what it did."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 
+from graph.cli._database import CommandError, read_schema
+from graph.migrations import alembic_config
 from graph.settings import Settings
 
-__all__ = ["ALEMBIC_DIR", "alembic_config", "migrate"]
+__all__ = ["migrate"]
 
-# The migrations ship beside the packages (the checkout, or /app in the image).
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
-
-
-def alembic_config(database_url: str) -> object:
-    """An Alembic ``Config`` for ``database_url``, without needing alembic.ini."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
-    # ConfigParser treats % as interpolation; URLs may hold %-escaped passwords.
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    return config
+_EMPTY = "base (no tables)"
 
 
 def migrate(settings: Settings, revision: str, *, down: bool) -> int:
+    """Upgrade (or with ``down``, downgrade) to ``revision``; prints from which to which."""
     from alembic import command
+    from alembic.util import CommandError as AlembicError
 
+    before = asyncio.run(read_schema(settings.database_url))
     config = alembic_config(settings.database_url)
-    if down:
-        command.downgrade(config, revision)  # type: ignore[arg-type]
+    try:
+        if down:
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+    except AlembicError as exc:  # a revision that does not exist, or the wrong direction
+        raise CommandError(f"{exc} (revisions: head, base, or an id such as 0005)") from None
+    after = asyncio.run(read_schema(settings.database_url))
+    if before.current == after.current:
+        print(f"{after.where}: already at revision {after.current or _EMPTY}; nothing to do")
     else:
-        command.upgrade(config, revision)  # type: ignore[arg-type]
+        print(
+            f"{after.where}: migrated from revision {before.current or _EMPTY} "
+            f"to {after.current or _EMPTY}"
+        )
     return 0
