@@ -86,7 +86,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('MLGRAPH_PORT', '8000'), timeout=3)"
 
-# Serves only: migrations are a separate step (`mlgraph migrate`, the Kubernetes migration Job),
-# so several replicas starting at once never race on the schema. Worker processes per
+# Serves only: PostgreSQL's migrations are a separate step (`mlgraph migrate`, the Kubernetes
+# migration Job), so several replicas starting at once never race on the schema. Worker processes per
 # container come from MLGRAPH_WORKERS (default 1; on Kubernetes scale with replicas instead).
 CMD ["mlgraph", "serve"]
