@@ -15,7 +15,16 @@ from mlclient.errors import (
     ModelUnavailable,
     ModelUnreachable,
 )
-from mlclient.models import ModelMetadata, ModelOutput, RowPrediction, TensorMetadata
+from mlclient.models import (
+    Feature,
+    FeatureKind,
+    FeatureSchema,
+    FeatureValue,
+    ModelMetadata,
+    ModelOutput,
+    RowPrediction,
+    TensorMetadata,
+)
 from mlclient.resilience import CircuitBreaker, ResilientClient, RetryPolicy
 from mlclient.seldon import SeldonClient
 from mlclient.v2 import V2Client
@@ -23,6 +32,10 @@ from mlclient.v2 import V2Client
 __all__ = [
     "BadModelResponse",
     "CircuitBreaker",
+    "Feature",
+    "FeatureKind",
+    "FeatureSchema",
+    "FeatureValue",
     "ModelCircuitOpen",
     "ModelClient",
     "ModelError",

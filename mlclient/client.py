@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from mlclient.models import ModelOutput
+from mlclient.models import FeatureSchema, FeatureValue, ModelOutput
 
 __all__ = ["ModelClient"]
 
@@ -14,11 +14,16 @@ class ModelClient(Protocol):
     """A model behind some serving protocol.
 
     ``predict`` raises a ``mlclient.errors.ModelError`` subclass on every failure and otherwise
-    returns exactly one ``RowPrediction`` per input row.
+    returns exactly one ``RowPrediction`` per input row. ``features`` is the rows' schema, which
+    says how to send them (names, one column per input for categories); ``None`` sends bare
+    positional numbers. Everything a call needs is in its arguments, so calls with equal
+    ``features`` can be sent together.
     """
 
     name: str
 
-    async def predict(self, rows: Sequence[Sequence[float]]) -> ModelOutput: ...
+    async def predict(
+        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+    ) -> ModelOutput: ...
 
     async def ready(self) -> bool: ...

@@ -21,7 +21,7 @@ from mlclient.errors import (
     ModelUnavailable,
     ModelUnreachable,
 )
-from mlclient.models import ModelOutput
+from mlclient.models import FeatureSchema, FeatureValue, ModelOutput
 
 __all__ = ["CircuitBreaker", "ResilientClient", "RetryPolicy"]
 
@@ -123,11 +123,13 @@ class ResilientClient:
         self.breaker = breaker or CircuitBreaker()
         self.deadline = deadline
 
-    async def predict(self, rows: Sequence[Sequence[float]]) -> ModelOutput:
+    async def predict(
+        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+    ) -> ModelOutput:
         self.breaker.before_call()
         try:
             async with asyncio.timeout(self.deadline):
-                output = await self._attempts(rows)
+                output = await self._attempts(rows, features)
         except TimeoutError as exc:
             self.breaker.record_failure()
             raise ModelTimeout(f"no answer within the {self.deadline} s deadline") from exc
@@ -145,11 +147,13 @@ class ResilientClient:
         # Readiness asks the server itself, breaker or not.
         return await self.inner.ready()
 
-    async def _attempts(self, rows: Sequence[Sequence[float]]) -> ModelOutput:
+    async def _attempts(
+        self, rows: Sequence[Sequence[FeatureValue]], features: FeatureSchema | None
+    ) -> ModelOutput:
         attempt = 0
         while True:
             try:
-                return await self.inner.predict(rows)
+                return await self.inner.predict(rows, features=features)
             except ModelError as error:
                 if attempt >= self.retry.retries or not self.retry.should_retry(error):
                     raise

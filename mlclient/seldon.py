@@ -1,24 +1,36 @@
 """A client for the Seldon Core v1 prediction protocol.
 
-``POST {base}/api/v1.0/predictions`` with ``{"data": {"ndarray": [[...], ...]}}``. The same
+``POST {base}/api/v1.0/predictions`` with ``{"data": {"ndarray": [[...], ...]}}``, plus
+``"names": [...]`` when the model's features have names (the Python wrapper hands them to the
+model's ``predict`` as ``features_names``); a row may mix numbers and strings. The same
 protocol is spoken by the ``seldon-core`` Python microservice and, behind an ingress, by a whole
 ``SeldonDeployment`` (base ``http://ingress/seldon/<namespace>/<deployment>``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from mlclient._features import check_rows, schema_from_tensors
 from mlclient._http import probe, send_json
 from mlclient._rows import format_label, probability_row
 from mlclient.errors import BadModelResponse, ModelError
-from mlclient.models import ModelOutput, RowPrediction
+from mlclient.models import (
+    Feature,
+    FeatureSchema,
+    FeatureValue,
+    ModelMetadata,
+    ModelOutput,
+    RowPrediction,
+    TensorMetadata,
+)
 
-__all__ = ["SeldonClient", "parse_predictions"]
+__all__ = ["SeldonClient", "parse_metadata", "parse_predictions"]
 
 PREDICTIONS_PATH = "/api/v1.0/predictions"
 METADATA_PATH = "/api/v1.0/metadata"
@@ -55,18 +67,27 @@ class SeldonClient:
         self._http = http
         self._base = base_url.rstrip("/")
         self._version = version
-        self._metadata_version: str | None = None
+        self._metadata: ModelMetadata | None = None
+        self._metadata_asked = False
         self._class_names = list(class_names) if class_names else None
         self._timeout = httpx.Timeout(timeout)
         self._health_url = self._base + health_path
 
-    async def predict(self, rows: Sequence[Sequence[float]]) -> ModelOutput:
+    async def predict(
+        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+    ) -> ModelOutput:
+        """One prediction per row; ``features`` (the rows' schema) names the columns when its
+        names are the model's own. ``ValueError`` when the rows do not fit it."""
+        check_rows(rows, features)
+        data: dict[str, Any] = {"ndarray": [list(row) for row in rows]}
+        if features is not None and features.named:
+            data = {"names": features.names, **data}
         started = time.perf_counter()
         body = await send_json(
             self._http,
             "POST",
             self._base + PREDICTIONS_PATH,
-            body={"data": {"ndarray": [list(row) for row in rows]}},
+            body={"data": data},
             timeout=self._timeout,
         )
         latency_ms = (time.perf_counter() - started) * 1000
@@ -77,21 +98,22 @@ class SeldonClient:
     async def ready(self) -> bool:
         return await probe(self._http, self._health_url, timeout=2.0)
 
+    async def metadata(self) -> ModelMetadata:
+        """The model's ``/api/v1.0/metadata`` (see ``parse_metadata``); raises a ``ModelError``
+        when it cannot be read. The last answer is kept for the version of predictions."""
+        body = await send_json(self._http, "GET", self._base + METADATA_PATH, timeout=self._timeout)
+        self._metadata = parse_metadata(body)
+        return self._metadata
+
     async def _version_from_metadata(self) -> str:
-        # Asked once per client: a model without a metadata endpoint must not cost a second
-        # request on every prediction.
-        if self._metadata_version is None:
-            self._metadata_version = UNKNOWN_VERSION
-            try:
-                metadata = await send_json(
-                    self._http, "GET", self._base + METADATA_PATH, timeout=self._timeout
-                )
-            except ModelError:
-                return self._metadata_version
-            versions = metadata.get("versions") if isinstance(metadata, dict) else None
-            if isinstance(versions, list) and versions and isinstance(versions[0], str):
-                self._metadata_version = versions[0]
-        return self._metadata_version
+        # Asked at most once per client unless metadata() was read: a model without a metadata
+        # endpoint must not cost a second request on every prediction.
+        if self._metadata is None and not self._metadata_asked:
+            self._metadata_asked = True
+            with contextlib.suppress(ModelError):
+                await self.metadata()
+        versions = self._metadata.versions if self._metadata is not None else ()
+        return versions[0] if versions and versions[0] else UNKNOWN_VERSION
 
 
 def parse_predictions(
@@ -154,4 +176,62 @@ def _version_from_meta(body: dict[str, Any]) -> str | None:
         image = next(iter(path.values()))
         if isinstance(image, str) and ":" in image.rsplit("/", 1)[-1]:
             return image.rsplit(":", 1)[1]
+    return None
+
+
+def parse_metadata(body: Any) -> ModelMetadata:
+    """Turn a Seldon v1 metadata body into ``ModelMetadata``.
+
+    Seldon accepts two forms of ``inputs``. The V2 form (``name``, ``datatype``, ``shape`` per
+    input) is read as the Open Inference Protocol's: one input per column gives named features,
+    ``BYTES`` categorical. The v1 form, ``{"messagetype": "ndarray", "schema": {"names": [...],
+    "shape": [4]}}``, gives numerical features named by ``names`` (it has no datatypes), or by
+    position when it has only a ``shape``. Anything else gives no schema.
+    """
+    if not isinstance(body, dict):
+        raise BadModelResponse("model metadata is not a JSON object")
+    name = body.get("name")
+    versions = body.get("versions") or []
+    platform = body.get("platform")
+    inputs = body.get("inputs") or []
+    strings = isinstance(versions, list) and all(isinstance(v, str) for v in versions)
+    tensors = tuple(_tensor(item) for item in inputs) if isinstance(inputs, list) else ()
+    features: FeatureSchema | None = None
+    if tensors and all(t is not None for t in tensors):
+        declared = tuple(t for t in tensors if t is not None)
+        features = schema_from_tensors(declared)
+    elif isinstance(inputs, list) and len(inputs) == 1:
+        features = _v1_schema(inputs[0])
+    return ModelMetadata(
+        name=name if isinstance(name, str) else "",
+        versions=tuple(versions) if strings else (),
+        platform=platform if isinstance(platform, str) else "",
+        inputs=tuple(t for t in tensors if t is not None),
+        features=features,
+    )
+
+
+def _tensor(item: Any) -> TensorMetadata | None:
+    if not isinstance(item, dict):
+        return None
+    name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
+    if not (isinstance(name, str) and isinstance(datatype, str) and isinstance(shape, list)):
+        return None
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        return None
+    return TensorMetadata(name, datatype, tuple(shape))
+
+
+def _v1_schema(item: Any) -> FeatureSchema | None:
+    schema = item.get("schema") if isinstance(item, dict) else None
+    if not isinstance(schema, dict) or item.get("messagetype") not in ("ndarray", "tensor"):
+        return None
+    names, shape = schema.get("names"), schema.get("shape")
+    width = shape[-1] if isinstance(shape, list) and shape and isinstance(shape[-1], int) else None
+    if isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
+        if len(set(names)) != len(names) or (width not in (None, -1) and width != len(names)):
+            return None
+        return FeatureSchema(tuple(Feature(n) for n in names))
+    if isinstance(width, int) and not isinstance(width, bool) and width > 0:
+        return FeatureSchema.positional(width)
     return None

@@ -1,10 +1,18 @@
 """A client for the Open Inference Protocol (the "V2" protocol of KServe, MLServer and Triton).
 
-``POST {base}/v2/models/{model}[/versions/{version}]/infer`` with one FP64 input tensor holding
-the rows::
+``POST {base}/v2/models/{model}[/versions/{version}]/infer``. Rows of numbers go as one FP64
+input tensor holding the rows::
 
     {"inputs": [{"name": "input-0", "shape": [rows, width], "datatype": "FP64", "data": [...]}],
      "outputs": [{"name": "predict_proba"}]}
+
+Rows with categorical features go one input per column, named by the feature, with MLServer's
+pandas content type, which its runtimes decode into a DataFrame (strings as ``BYTES``)::
+
+    {"parameters": {"content_type": "pd"},
+     "inputs": [{"name": "income", "shape": [rows, 1], "datatype": "FP64", "data": [...]},
+                {"name": "region", "shape": [rows, 1], "datatype": "BYTES", "data": [...],
+                 "parameters": {"content_type": "str"}}]}
 
 ``outputs`` is sent only when probabilities are wanted: MLServer's scikit-learn runtime answers
 with ``predict`` (one label per row) unless asked for ``predict_proba`` (one probability per class
@@ -24,10 +32,19 @@ from urllib.parse import quote
 
 import httpx
 
+from mlclient._features import check_rows, schema_from_tensors
 from mlclient._http import probe, send_json
 from mlclient._rows import format_label, probability_row
 from mlclient.errors import BadModelResponse
-from mlclient.models import ModelMetadata, ModelOutput, RowPrediction, TensorMetadata
+from mlclient.models import (
+    FeatureKind,
+    FeatureSchema,
+    FeatureValue,
+    ModelMetadata,
+    ModelOutput,
+    RowPrediction,
+    TensorMetadata,
+)
 
 __all__ = ["V2Client", "parse_infer_response", "parse_metadata"]
 
@@ -94,21 +111,28 @@ class V2Client:
             model_path += f"/versions/{quote(version, safe='')}"
         self._model_url = model_path
 
-    async def predict(self, rows: Sequence[Sequence[float]]) -> ModelOutput:
-        width = len(rows[0]) if rows else 0
-        if any(len(row) != width for row in rows):
-            raise ValueError("every row must have the same number of features")
-        request: dict[str, Any] = {
-            "inputs": [
-                {
-                    "name": self._input_name,
-                    "shape": [len(rows), width],
-                    "datatype": "FP64",
-                    # Row-major and flat, as the protocol defines it; every server reads this.
-                    "data": [float(value) for row in rows for value in row],
-                }
-            ]
-        }
+    async def predict(
+        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+    ) -> ModelOutput:
+        """One prediction per row. ``features`` is the rows' schema: with a categorical
+        feature the rows go one input per column (pandas content type), otherwise as one FP64
+        tensor; ``ValueError`` when the rows do not fit it."""
+        width = check_rows(rows, features)
+        request: dict[str, Any]
+        if features is None or features.all_numerical:
+            request = {
+                "inputs": [
+                    {
+                        "name": self._input_name,
+                        "shape": [len(rows), width],
+                        "datatype": "FP64",
+                        # Row-major and flat, as the protocol defines it; every server reads it.
+                        "data": [float(value) for row in rows for value in row],
+                    }
+                ]
+            }
+        else:
+            request = {"parameters": {"content_type": "pd"}, "inputs": _columns(rows, features)}
         if self._probabilities:
             request["outputs"] = [{"name": PROBABILITIES_OUTPUT}]
         started = time.perf_counter()
@@ -137,7 +161,8 @@ class V2Client:
         )
 
     async def metadata(self) -> ModelMetadata:
-        """The model's metadata; ``feature_count`` is ``None`` when it declares no inputs."""
+        """The model's metadata; its ``features`` are read from the declared inputs as
+        ``mlclient._features.schema_from_tensors`` says (``None`` when they give none)."""
         body = await send_json(
             self._http, "GET", self._model_url, timeout=self._timeout, headers=self._headers
         )
@@ -203,12 +228,40 @@ def parse_metadata(body: Any) -> ModelMetadata:
         raise BadModelResponse("model metadata 'platform' is not a string")
     if not isinstance(inputs, list):
         raise BadModelResponse("model metadata 'inputs' is not a list")
+    tensors = tuple(_tensor_metadata(item) for item in inputs)
     return ModelMetadata(
         name=body["name"],
         versions=tuple(versions),
         platform=platform,
-        inputs=tuple(_tensor_metadata(item) for item in inputs),
+        inputs=tensors,
+        features=schema_from_tensors(tensors),
     )
+
+
+def _columns(rows: Sequence[Sequence[FeatureValue]], features: FeatureSchema) -> list[Any]:
+    inputs: list[dict[str, Any]] = []
+    for index, feature in enumerate(features.features):
+        if feature.kind is FeatureKind.CATEGORICAL:
+            # "str" makes MLServer hand the column to the model as text, not bytes.
+            inputs.append(
+                {
+                    "name": feature.name,
+                    "shape": [len(rows), 1],
+                    "datatype": "BYTES",
+                    "data": [row[index] for row in rows],
+                    "parameters": {"content_type": "str"},
+                }
+            )
+        else:
+            inputs.append(
+                {
+                    "name": feature.name,
+                    "shape": [len(rows), 1],
+                    "datatype": "FP64",
+                    "data": [float(row[index]) for row in rows],
+                }
+            )
+    return inputs
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 
 from mlclient import (
     BadModelResponse,
+    FeatureSchema,
     ModelClient,
     ModelError,
     ModelMetadata,
@@ -113,6 +114,7 @@ async def test_metadata_gives_the_feature_count(mlserver: ModelServer) -> None:
         versions=(),
         platform="sklearn",
         inputs=(TensorMetadata("input-0", "FP64", (-1, 4)),),
+        features=FeatureSchema.positional(4),
     )
     assert metadata.feature_count == 4
 
