@@ -15,8 +15,10 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,10 +27,47 @@ from pydantic_settings import SettingsError as _SourceError
 from db.urls import async_url
 from graph.durations import Duration, Seconds
 
-__all__ = ["DatabaseUrl", "InvalidSettings", "ModelSettings", "Settings", "load_settings"]
+__all__ = [
+    "DatabaseUrl",
+    "FeatureSetting",
+    "Features",
+    "InvalidSettings",
+    "ModelSettings",
+    "Settings",
+    "load_settings",
+]
 
 # A database URL, given the async driver mlgraph runs on (db/urls.py says which are taken).
 DatabaseUrl = Annotated[str, AfterValidator(async_url)]
+
+
+class FeatureSetting(BaseModel):
+    """One feature of a model's input rows, as an item of a model's ``features`` list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["numerical", "categorical"] = "numerical"
+
+
+# A model's features: a count (numerical f0, f1, ...), or the ordered features by name, each
+# {"name": ..., "kind": ...} or just its name (numerical).
+Features = int | list[FeatureSetting | str]
+
+
+def _check_features(value: Features | None) -> Features | None:
+    if value is None or isinstance(value, int):
+        if value is not None and value < 1:
+            raise ValueError("features: a count must be at least 1")
+        return value
+    if not value:
+        raise ValueError("features: name at least one feature")
+    names = [item if isinstance(item, str) else item.name for item in value]
+    if any(not 1 <= len(name) <= 200 or "\x00" in name for name in names):
+        raise ValueError("features: each name is 1 to 200 characters, without NUL")
+    if len(set(names)) != len(names):
+        raise ValueError(f"features: names must be unique, got {names}")
+    return value
 
 
 class ModelSettings(BaseModel):
@@ -40,13 +79,20 @@ class ModelSettings(BaseModel):
     v2_name: str | None = Field(default=None, description="name on a V2 server; default: name")
     version: str | None = Field(default=None, description="recorded version; default: server's")
     class_names: list[str] | None = None
-    features: int | None = Field(default=None, ge=1, description="expected features per row")
+    features: Features | None = Field(
+        default=None, description="a count, or the features: names or {name, kind} objects"
+    )
     probabilities: bool = Field(default=True, description="V2: ask for predict_proba")
     timeout: Seconds | None = Field(
         default=None, gt=0, description="default: MLGRAPH_MODEL_TIMEOUT"
     )
     health_path: str = Field(default="/health/ping", description="Seldon v1 readiness path")
     headers: dict[str, str] = Field(default_factory=dict, description="e.g. Seldon-Model")
+
+    @field_validator("features")
+    @classmethod
+    def _valid_features(cls, value: Features | None) -> Features | None:
+        return _check_features(value)
 
 
 class Settings(BaseSettings):
@@ -84,7 +130,9 @@ class Settings(BaseSettings):
     model_health_path: str = "/health/ping"
     model_protocol: Literal["seldon", "v2"] = "seldon"
     model_v2_name: str | None = None
-    model_features: int | None = Field(default=None, ge=1)
+    model_features: Features | None = Field(
+        default=None, description="JSON: a count, or the features (see MLGRAPH_MODELS)"
+    )
     model_probabilities: bool = True
     models: list[ModelSettings] = Field(
         default_factory=list,
@@ -110,6 +158,9 @@ class Settings(BaseSettings):
 
     max_batch_rows: int = Field(default=1000, ge=1, description="rows per classify call")
     max_features: int = Field(default=1000, ge=1, description="features per row")
+    max_category_length: int = Field(
+        default=200, ge=1, le=10_000, description="characters in a categorical feature's value"
+    )
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     live_queue_size: int = Field(
@@ -198,6 +249,11 @@ class Settings(BaseSettings):
     otel_sdk_disabled: bool = Field(
         default=False, validation_alias=AliasChoices("OTEL_SDK_DISABLED", "otel_sdk_disabled")
     )
+
+    @field_validator("model_features")
+    @classmethod
+    def _valid_model_features(cls, value: Features | None) -> Features | None:
+        return _check_features(value)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Self:
