@@ -3,10 +3,21 @@
 Nothing here knows about GraphQL or the model servers; functions take a session and plain values.
 """
 
-from db import actuals, apikeys, export, notify, partitions, predictions, stats, urls, writer
+from db import (
+    actuals,
+    apikeys,
+    export,
+    features,
+    notify,
+    partitions,
+    predictions,
+    stats,
+    urls,
+    writer,
+)
 from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
 from db.errors import DuplicateRequestId, UnknownPrediction
-from db.tables import Actual, ApiKey, ClassifyRequest, Prediction
+from db.tables import Actual, ApiKey, ClassifyRequest, FeatureSchemaRow, Prediction
 from db.writer import PredictionWriter
 
 __all__ = [
@@ -15,6 +26,7 @@ __all__ = [
     "ApiKey",
     "ClassifyRequest",
     "DuplicateRequestId",
+    "FeatureSchemaRow",
     "Prediction",
     "PredictionWriter",
     "Sessions",
@@ -22,6 +34,7 @@ __all__ = [
     "actuals",
     "apikeys",
     "export",
+    "features",
     "make_engine",
     "make_sessionmaker",
     "notify",

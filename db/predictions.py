@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.errors import DuplicateRequestId
+from db.features import Columns, distinct_schemas, ensure_schemas, schema_id
 from db.tables import ClassifyRequest, Prediction
 
 __all__ = [
@@ -31,9 +32,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class NewPrediction:
-    """What the caller knows of one row before it is stored."""
+    """What the caller knows of one row before it is stored: its feature values (numbers for
+    numerical features, strings for categorical ones, in the schema's order) and the answer."""
 
-    features: Sequence[float]
+    features: Sequence[float | str]
     label: str
     probabilities: dict[str, float] | None
 
@@ -48,17 +50,26 @@ class Keyset:
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
-    """One classify call's rows, what they share, and its request id (if the caller gave one)."""
+    """One classify call's rows, what they share, and its request id (if the caller gave one).
+
+    ``schema`` names the rows' values; ``None`` stores them without one, as rows stored
+    before schemas existed (``db.features``).
+    """
 
     rows: Sequence[NewPrediction]
     model_name: str
     model_version: str
     latency_ms: float
     request_id: str | None = None
+    schema: Columns | None = None
+
+    @property
+    def schema_id(self) -> int | None:
+        return schema_id(self.model_name, self.schema) if self.schema else None
 
 
 async def store_calls(
-    session: AsyncSession, *, calls: Sequence[NewCall]
+    session: AsyncSession, *, calls: Sequence[NewCall], known_schemas: Set[int] = frozenset()
 ) -> list[list[Prediction] | None]:
     """Insert the rows of several calls in one statement; per call, its rows in input order.
 
@@ -67,7 +78,15 @@ async def store_calls(
     ``classify_requests`` primary key decides, with ``ON CONFLICT DO NOTHING``, so a concurrent
     transaction inserting the same id is waited for and wins if it commits. The returned rows
     are built from the values sent and the stamps the database returned, not read back.
+
+    The calls' schemas are stored first, in the same transaction, except those in
+    ``known_schemas`` (ids this process has seen committed; ``PredictionWriter`` keeps them), so
+    a schema costs one more statement the first time only.
     """
+    new_schemas = distinct_schemas(
+        (c.model_name, c.schema) for c in calls if c.schema and c.schema_id not in known_schemas
+    )
+    await ensure_schemas(session, schemas=new_schemas)
     taken = await _claim_request_ids(session, [c.request_id for c in calls if c.request_id])
     results: list[list[Prediction] | None] = []
     values: list[dict[str, Any]] = []
@@ -77,12 +96,15 @@ async def store_calls(
                 results.append(None)
                 continue
             taken.discard(call.request_id)  # a second call with the same id is a duplicate
+        call_schema = call.schema_id
         call_values: list[dict[str, Any]] = [
             {
                 "id": uuid.uuid4(),
                 "model_name": call.model_name,
                 "model_version": call.model_version,
-                "features": [float(x) for x in row.features],
+                # Numbers as floats, strings as they are: the JSON keeps which is which.
+                "features": [x if isinstance(x, str) else float(x) for x in row.features],
+                "schema_id": call_schema,
                 "label": row.label,
                 "probabilities": row.probabilities,
                 "latency_ms": call.latency_ms,
@@ -113,12 +135,13 @@ async def create_predictions(
     model_version: str,
     latency_ms: float,
     request_id: str | None = None,
+    schema: Columns | None = None,
 ) -> list[Prediction]:
     """Insert one call's rows (see ``store_calls``) and return them in input order.
 
     Raises ``DuplicateRequestId`` when ``request_id`` is stored already; nothing is inserted.
     """
-    call = NewCall(rows, model_name, model_version, latency_ms, request_id)
+    call = NewCall(rows, model_name, model_version, latency_ms, request_id, schema)
     (stored,) = await store_calls(session, calls=[call])
     if stored is None:
         assert request_id is not None

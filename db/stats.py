@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db._buckets import Bucket, as_utc, bucket_start, dialect_of, quantile
+from db.features import load_catalog
 from db.tables import Prediction
 
 __all__ = [
     "Bucket",
     "BucketStats",
+    "ColumnSample",
     "FeatureStats",
     "Window",
     "get_bucket_stats",
@@ -62,13 +64,28 @@ class FeatureStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ColumnSample:
+    """One feature's values over a window's sampled rows that have it.
+
+    ``position`` is its place in the rows' schema (where it first appeared); ``values`` are
+    floats for a numerical feature, strings for a categorical one.
+    """
+
+    name: str
+    kind: str
+    position: int
+    values: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
-    """Rows of one window for a drift test: ``total`` rows exist, ``labels`` and ``features``
-    hold at most the sample limit of them, drawn at random by the database."""
+    """Rows of one window for a drift test: ``total`` rows exist, ``labels`` and ``columns``
+    hold at most the sample limit of them, drawn at random by the database. Columns are
+    named by each row's schema (``db.features.Catalog``)."""
 
     total: int
     labels: list[str]
-    features: list[list[float]]
+    columns: list[ColumnSample]
 
     @property
     def sampled(self) -> bool:
@@ -219,12 +236,25 @@ async def sample_window(
     """
     where = _window(model_name, since, until)
     total = (await session.execute(select(func.count()).where(*where))).scalar_one()
-    statement = select(col(Prediction.label), col(Prediction.features)).where(*where)
+    statement = select(
+        col(Prediction.label), col(Prediction.features), col(Prediction.schema_id)
+    ).where(*where)
     if total > limit:
         statement = statement.order_by(func.random()).limit(limit)
     rows = (await session.execute(statement)).all()
+    catalog = await load_catalog(session, model_names=[model_name])
+    columns: dict[tuple[str, str], ColumnSample] = {}
+    for _, values, stored in rows:
+        for position, (column, value) in enumerate(
+            zip(catalog.columns(model_name, stored, len(values)), values, strict=True)
+        ):
+            key = (column.name, column.kind)
+            sample = columns.get(key)
+            if sample is None:
+                sample = columns[key] = ColumnSample(column.name, column.kind, position, [])
+            sample.values.append(value)
     return Window(
         total=total,
         labels=[row[0] for row in rows],
-        features=[row[1] for row in rows],
+        columns=sorted(columns.values(), key=lambda c: c.position),
     )

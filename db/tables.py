@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Uuid
+from sqlalchemy import JSON, BigInteger, Column, Index, Uuid
 from sqlmodel import Field, SQLModel
 
-from db.types import FloatList, UTCDateTime, utcnow
+from db.types import FeatureValues, UTCDateTime, utcnow
 
-__all__ = ["Actual", "ApiKey", "ClassifyRequest", "Prediction"]
+__all__ = ["Actual", "ApiKey", "ClassifyRequest", "FeatureSchemaRow", "Prediction"]
 
 
 class Prediction(SQLModel, table=True):
@@ -48,7 +49,11 @@ class Prediction(SQLModel, table=True):
     )
     model_name: str = Field(max_length=200)
     model_version: str = Field(max_length=200)
-    features: list[float] = Field(sa_column=Column(FloatList(), nullable=False))
+    # The values only, numbers and strings in the schema's order; their names and kinds are
+    # the schema's (``schema_id``), stored once per schema rather than once per row. Rows
+    # stored before migration 0006 have none (``db.features.Catalog`` names them).
+    features: list[float | str] = Field(sa_column=Column(FeatureValues(), nullable=False))
+    schema_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
     label: str = Field(max_length=200)
     # JSON, not JSONB: JSONB sorts object keys, and the class order is the model's.
     probabilities: dict[str, float] | None = Field(
@@ -57,6 +62,27 @@ class Prediction(SQLModel, table=True):
     latency_ms: float
     request_id: str | None = Field(default=None, max_length=200)
     row_index: int = Field(default=0)
+
+
+class FeatureSchemaRow(SQLModel, table=True):
+    """The ordered features (name and kind) of one model's input rows, stored once.
+
+    ``id`` is derived from the model's name and the features (``db.features.schema_id``), so
+    every process computes it without asking the database, and the same schema is one row
+    however many processes store it. Rows are never changed or deleted: predictions refer to
+    them without a foreign key (a check per inserted row would cost the hot path), and
+    retention leaves them (a handful of rows per model).
+    """
+
+    __tablename__ = "feature_schemas"
+
+    id: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    model_name: str = Field(max_length=200, index=True)
+    # JSON, not JSONB: the order of the features is the point.
+    features: list[dict[str, Any]] = Field(sa_column=Column(JSON(), nullable=False))
+    created_at: datetime = Field(
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=utcnow())
+    )
 
 
 class Actual(SQLModel, table=True):

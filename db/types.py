@@ -13,14 +13,16 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["FloatList", "UTCDateTime", "utcnow"]
+__all__ = ["FeatureValues", "UTCDateTime", "utcnow"]
 
 
-class FloatList(TypeDecorator[list[float]]):
-    """A row of features: JSONB on PostgreSQL (compact), JSON text on SQLite.
+class FeatureValues(TypeDecorator[list[float | str]]):
+    """A row of feature values, numbers and strings: JSONB on PostgreSQL (compact), JSON text on
+    SQLite. Names and kinds live in ``feature_schemas`` (``db.features``), once per schema.
 
-    Always read back as floats: JSONB keeps a number, not its type, and hands
-    ``6.18e16`` back as the int ``61804722460378810``, which GraphQL's Float refuses.
+    Numbers are always read back as floats: JSONB keeps a number, not its type, and hands
+    ``6.18e16`` back as the int ``61804722460378810``, which GraphQL's Float refuses. Strings
+    stay strings, so a category "1" never becomes the number 1.
     """
 
     impl = JSON
@@ -29,8 +31,10 @@ class FloatList(TypeDecorator[list[float]]):
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> list[float] | None:
-        return None if value is None else [float(x) for x in value]
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[float | str] | None:
+        if value is None:
+            return None
+        return [x if isinstance(x, str) else float(x) for x in value]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

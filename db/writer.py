@@ -60,6 +60,8 @@ class PredictionWriter:
         self.on_commit = on_commit
         self.max_rows = max_rows
         self.batches = 0  # transactions committed (tests read it)
+        # Schemas committed by this process: store_calls need not store them again.
+        self.known_schemas: set[int] = set()
         self._pending: list[_Pending] = []
         self._drain: asyncio.Task[None] | None = None
 
@@ -110,7 +112,9 @@ class PredictionWriter:
     async def _store(self, batch: list[_Pending]) -> None:
         try:
             async with self.sessions.begin() as session:
-                results = await store_calls(session, calls=[call for call, _ in batch])
+                results = await store_calls(
+                    session, calls=[call for call, _ in batch], known_schemas=self.known_schemas
+                )
                 stored = [row for rows in results for row in rows or ()]
                 if self.announce is not None and stored:
                     await self.announce(session, stored)
@@ -125,6 +129,7 @@ class PredictionWriter:
                 await self._store([item])
             return
         self.batches += 1
+        self.known_schemas.update(c.schema_id for c, _ in batch if c.schema_id is not None)
         if self.on_commit is not None:
             self.on_commit(len(batch))
         for (call, future), rows in zip(batch, results, strict=True):

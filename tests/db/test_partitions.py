@@ -20,7 +20,7 @@ from sqlmodel import col
 import db
 from db import partitions
 from db.predictions import NewPrediction, create_predictions, list_predictions
-from db.types import FloatList, UTCDateTime
+from db.types import FeatureValues, UTCDateTime
 from graph.cli import main
 from tests.utils.builders import create_random_prediction
 from tests.utils.migrations import migrate
@@ -167,7 +167,7 @@ _V4_PREDICTIONS = table(
     column("created_at", UTCDateTime()),
     column("model_name", String()),
     column("model_version", String()),
-    column("features", FloatList()),
+    column("features", FeatureValues()),
     column("label", String()),
     column("probabilities", JSON()),
     column("latency_ms"),

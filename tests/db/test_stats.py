@@ -131,9 +131,14 @@ async def test_sample_window_caps_rows(session: AsyncSession) -> None:
         session, model_name="iris", since=SUNDAY, until=until, limit=100
     )
     assert (whole.total, len(whole.labels), whole.sampled) == (40, 40, False)
-    assert all(len(row) == 4 for row in whole.features)
+    # Rows stored without a schema are named by position.
+    assert [(c.name, c.kind, c.position) for c in whole.columns] == [
+        (f"f{i}", "numerical", i) for i in range(4)
+    ]
+    assert all(len(c.values) == 40 for c in whole.columns)
     part = await stats.sample_window(session, model_name="iris", since=SUNDAY, until=until, limit=9)
-    assert (part.total, len(part.labels), len(part.features), part.sampled) == (40, 9, 9, True)
+    assert (part.total, len(part.labels), part.sampled) == (40, 9, True)
+    assert [len(c.values) for c in part.columns] == [9] * 4
 
 
 @pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.95, 1.0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,18 +20,22 @@ async def create_random_prediction(
     label: str | None = None,
     request_id: str | None = None,
     row_index: int = 0,
-    features: list[float] | None = None,
+    features: Sequence[float | str] | None = None,
     latency_ms: float = 1.0,
     probabilities: dict[str, float] | None = None,
+    schema_id: int | None = None,
 ) -> db.Prediction:
-    """Store one prediction at an exact ``created_at`` (committed by the caller)."""
+    """Store one prediction at an exact ``created_at`` (committed by the caller).
+
+    Without ``schema_id`` it is stored as rows were before feature schemas (``db.features``).
+    """
     label = label or random.choice(["setosa", "versicolor", "virginica"])
     row = db.Prediction(
         id=uuid.uuid4(),
         created_at=created_at,
         model_name=model_name,
         model_version="v1",
-        features=features
+        features=list(features)
         if features is not None
         else [round(random.uniform(0, 8), 2) for _ in range(4)],
         label=label,
@@ -38,6 +43,7 @@ async def create_random_prediction(
         latency_ms=latency_ms,
         request_id=request_id,
         row_index=row_index,
+        schema_id=schema_id,
     )
     session.add(row)
     return row
