@@ -4,6 +4,7 @@ This is exactly what goes into a SeldonDeployment image: ``seldon-core-microserv
 IrisClassifier`` imports this module, builds one ``IrisClassifier`` and calls ``predict``
 for every request. Because the class defines ``class_names``, Seldon answers with
 ``{"data": {"names": [...], "ndarray": [[p0, p1, p2], ...]}}``: one probability row per input.
+Its metadata names the four features, which mlgraph reads as the model's feature schema.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def train() -> LogisticRegression:
@@ -44,6 +47,6 @@ class IrisClassifier:
             "name": "iris",
             "versions": [os.environ.get("MODEL_VERSION", "v1")],
             "platform": "seldon",
-            "inputs": [{"messagetype": "ndarray", "schema": {"shape": [4]}}],
+            "inputs": [{"messagetype": "ndarray", "schema": {"names": FEATURES, "shape": [4]}}],
             "outputs": [{"messagetype": "ndarray", "schema": {"shape": [3]}}],
         }
