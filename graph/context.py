@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
+
+import db
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,7 +14,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.websockets import WebSocket
 
-    import db
     from graph.auth import Authenticator, Principal
     from graph.live import Broadcaster
     from graph.migrations import SchemaGuard
@@ -52,6 +54,7 @@ class Context:
     # cannot set headers on a WebSocket, so the key may come as {"authorization": "Bearer …"}.
     connection_params: object = None
     _principal: Principal | None = field(default=None, repr=False)
+    _catalog: asyncio.Task[db.features.Catalog] | None = field(default=None, repr=False)
 
     async def principal(self) -> Principal:
         """Who is calling; the key is looked up at most once per request."""
@@ -61,3 +64,14 @@ class Context:
                 header = self.connection_params.get("authorization")
             self._principal = await self.authenticator.authenticate(header)
         return self._principal
+
+    async def catalog(self) -> db.features.Catalog:
+        """The stored feature schemas, read at most once per request (a few rows per model):
+        every prediction of a page names its values from the same read."""
+        if self._catalog is None:
+            self._catalog = asyncio.ensure_future(self._load_catalog())
+        return await asyncio.shield(self._catalog)
+
+    async def _load_catalog(self) -> db.features.Catalog:
+        async with self.sessions() as session:
+            return await db.features.load_catalog(session)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -9,17 +11,34 @@ import httpx
 
 import mlclient
 from graph.errors import BadUserInput
+from graph.features import schema_from_settings
 from graph.settings import ModelSettings, Settings
-from mlclient import CircuitBreaker, ModelClient, ResilientClient, RetryPolicy
+from mlclient import CircuitBreaker, FeatureSchema, ModelClient, ResilientClient, RetryPolicy
 
-__all__ = ["METADATA_RETRY_SECONDS", "ModelEntry", "ModelRegistry", "build_registry"]
+__all__ = [
+    "METADATA_RETRY_SECONDS",
+    "FeatureSource",
+    "ModelEntry",
+    "ModelRegistry",
+    "build_registry",
+]
 
 METADATA_RETRY_SECONDS = 30.0
+
+logger = logging.getLogger("mlgraph.models")
+
+
+class FeatureSource(enum.Enum):
+    """Where a model's feature schema came from, the first found winning."""
+
+    SETTINGS = "settings"
+    METADATA = "metadata"
+    FIRST_ANSWER = "first_answer"
 
 
 @dataclass
 class ModelEntry:
-    """A configured model, its resilient client, and what is known of its input width."""
+    """A configured model, its resilient client, and what is known of its features."""
 
     config: ModelSettings
     client: ModelClient
@@ -27,34 +46,60 @@ class ModelEntry:
     is_default: bool
     _metadata: mlclient.ModelMetadata | None = field(default=None, repr=False)
     _metadata_retry_at: float = field(default=0.0, repr=False)
+    _configured: FeatureSchema | None = field(default=None, repr=False)
+    _learned: FeatureSchema | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._configured = schema_from_settings(self.config.features)
 
     @property
     def name(self) -> str:
         return self.config.name
 
     async def metadata(self) -> mlclient.ModelMetadata | None:
-        """V2 model metadata, fetched once; ``None`` for Seldon v1 or when it cannot be read.
+        """The model's metadata (V2, or Seldon's ``/api/v1.0/metadata``), fetched once;
+        ``None`` when it cannot be read.
 
         A failed fetch is tried again only after ``METADATA_RETRY_SECONDS``: classify asks for
-        the width on every call, and a server without a metadata endpoint must not cost a
+        the schema on every call, and a server without a metadata endpoint must not cost a
         second request each time.
         """
-        if self._metadata is not None or not isinstance(self.protocol_client, mlclient.V2Client):
+        if self._metadata is not None or time.monotonic() < self._metadata_retry_at:
             return self._metadata
-        if time.monotonic() < self._metadata_retry_at:
-            return None
         try:
             self._metadata = await self.protocol_client.metadata()
         except mlclient.ModelError:
             self._metadata_retry_at = time.monotonic() + METADATA_RETRY_SECONDS
+        except Exception:
+            # Metadata only adds what is known of the model: whatever goes wrong reading it must
+            # not fail the prediction that asked, so it is logged and tried again later.
+            logger.warning("model %r: reading its metadata failed", self.name, exc_info=True)
+            self._metadata_retry_at = time.monotonic() + METADATA_RETRY_SECONDS
         return self._metadata
 
-    async def feature_count(self) -> int | None:
-        """Features per row: configured, else declared by the server, else unknown."""
-        if self.config.features is not None:
-            return self.config.features
+    async def schema(self) -> tuple[FeatureSchema, FeatureSource] | None:
+        """The model's features and where they came from, the first found winning: the
+        settings, the server's metadata, the features of the model's first successful answer.
+        ``None`` until one of them is known."""
+        if self._configured is not None:
+            return self._configured, FeatureSource.SETTINGS
         metadata = await self.metadata()
-        return metadata.feature_count if metadata else None
+        if metadata is not None and metadata.features is not None:
+            return metadata.features, FeatureSource.METADATA
+        if self._learned is not None:
+            return self._learned, FeatureSource.FIRST_ANSWER
+        return None
+
+    def learn(self, schema: FeatureSchema) -> None:
+        """Remember the features of rows the model answered, when nothing else gave them:
+        later rows that do not fit are then refused before they reach the model."""
+        if self._learned is None:
+            self._learned = schema
+
+    async def feature_count(self) -> int | None:
+        """Features per row, when the schema is known."""
+        known = await self.schema()
+        return known[0].width if known else None
 
 
 class ModelRegistry:

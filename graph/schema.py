@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes
@@ -17,6 +18,7 @@ from graph.resolvers.models import ModelQueries
 from graph.resolvers.predictions import PredictionQueries
 from graph.resolvers.stats import StatsQueries
 from graph.settings import Settings
+from graph.types.features import SCALARS
 
 __all__ = ["build_schema"]
 
@@ -52,4 +54,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*limit_extensions(settings), OperationMetrics, ErrorCodes],
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

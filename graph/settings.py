@@ -16,7 +16,9 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -42,27 +44,37 @@ DatabaseUrl = Annotated[str, AfterValidator(async_url)]
 
 
 class FeatureSetting(BaseModel):
-    """One feature of a model's input rows, as an item of a model's ``features`` list."""
+    """One feature of a model's input rows, as an item of a model's ``features`` list: an
+    object ``{"name": ..., "kind": ...}``, or just the name of a numerical feature."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["numerical", "categorical"] = "numerical"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
-# A model's features: a count (numerical f0, f1, ...), or the ordered features by name, each
-# {"name": ..., "kind": ...} or just its name (numerical).
-Features = int | list[FeatureSetting | str]
+
+# A model's features: a count (numerical f0, f1, ...), or the ordered features. The
+# discriminator picks the form by the value's type, so a mistake is reported for that form
+# alone rather than once per form tried.
+Features = Annotated[
+    Annotated[int, Tag("count")] | Annotated[list[FeatureSetting], Tag("features")],
+    Discriminator(lambda value: "count" if isinstance(value, int) else "features"),
+]
 
 
-def _check_features(value: Features | None) -> Features | None:
+def _check_features(value: int | list[FeatureSetting] | None) -> int | list[FeatureSetting] | None:
     if value is None or isinstance(value, int):
         if value is not None and value < 1:
             raise ValueError("features: a count must be at least 1")
         return value
     if not value:
         raise ValueError("features: name at least one feature")
-    names = [item if isinstance(item, str) else item.name for item in value]
+    names = [item.name for item in value]
     if any(not 1 <= len(name) <= 200 or "\x00" in name for name in names):
         raise ValueError("features: each name is 1 to 200 characters, without NUL")
     if len(set(names)) != len(names):

@@ -14,17 +14,33 @@ from db import predictions as queries
 from graph import metrics
 from graph.auth import CanPredict
 from graph.context import Context
-from graph.errors import BadUserInput, Conflict, StorageUnavailable, from_model_error
+from graph.errors import Conflict, StorageUnavailable, from_model_error
+from graph.features import fit_batch, read_batch, to_columns
+from graph.types.features import FeatureRecord, FeatureValue
 from graph.types.prediction import Prediction
-from graph.validation import check_labels, check_rows, check_text
+from graph.validation import check_labels, check_text
+from mlclient import FeatureValue as Value
 
 __all__ = ["ClassifyInput", "ClassifyMutations", "ClassifyResult"]
 
 
-@strawberry.input(description="Feature rows to classify in one call.")
+@strawberry.input(
+    description="Rows to classify in one call: exactly one of rows, mixedRows or records."
+)
 class ClassifyInput:
-    rows: list[list[float]] = strawberry.field(
-        description="One or more rows of features, all of the same width."
+    rows: list[list[float]] | None = strawberry.field(
+        default=None,
+        description="Rows of numbers, in the order of the model's features, all of one width.",
+    )
+    mixed_rows: list[list[FeatureValue]] | None = strawberry.field(
+        default=None,
+        description="Rows of numbers and strings (categorical features), in the order of the "
+        'model\'s features: [[52000, "north"]].',
+    )
+    records: list[FeatureRecord] | None = strawberry.field(
+        default=None,
+        description='Rows keyed by feature name: [{income: 52000, region: "north"}]. Needs the '
+        "model's feature names (see models { features }).",
     )
     model_name: str | None = strawberry.field(
         default=None, description="Which configured model to call; default: the default model."
@@ -57,60 +73,70 @@ class ClassifyMutations:
     )
     async def classify(self, info: Info[Context, None], input: ClassifyInput) -> ClassifyResult:
         context, settings = info.context, info.context.settings
-        check_rows(input.rows, max_rows=settings.max_batch_rows, max_features=settings.max_features)
+        batch = read_batch(
+            rows=input.rows,
+            mixed_rows=input.mixed_rows,
+            records=input.records,
+            max_rows=settings.max_batch_rows,
+            max_features=settings.max_features,
+        )
         request_id = check_text(input.request_id, argument="requestId")
         model = context.models.get(input.model_name)
-        width = await model.feature_count()
-        if width is not None and len(input.rows[0]) != width:
-            raise BadUserInput(
-                f"model {model.name!r} expects {width} features per row, got {len(input.rows[0])}",
-                argument="rows",
-                expected=width,
-            )
+        known = await model.schema()
+        checked = fit_batch(
+            batch,
+            known[0] if known else None,
+            model_name=model.name,
+            max_length=settings.max_category_length,
+        )
+        rows, schema = checked.rows, checked.schema
 
         if request_id is not None:
             stored = await _stored(context, request_id)
             if stored:
-                return _replay(stored, input.rows)
+                return _replay(stored, rows)
 
         model_name = model.name
         try:
-            output = await model.client.predict(input.rows)
+            output = await model.client.predict(rows, features=schema)
         except mlclient.ModelError as exc:
             error = from_model_error(exc)
             metrics.MODEL_ERRORS.labels(model_name, error.code).inc()
             raise error from exc
+        if known is None:
+            model.learn(schema)
         metrics.CLASSIFY_MODEL_SECONDS.labels(model_name).observe(output.latency_ms / 1000)
         check_labels(row.label for row in output.rows)
 
         call = queries.NewCall(
             rows=[
                 queries.NewPrediction(features=row, label=p.label, probabilities=p.probabilities)
-                for row, p in zip(input.rows, output.rows, strict=True)
+                for row, p in zip(rows, output.rows, strict=True)
             ],
             model_name=output.model_name,
             model_version=output.model_version,
             latency_ms=output.latency_ms,
             request_id=request_id,
+            schema=to_columns(schema),
         )
         started = time.perf_counter()
         try:
             # Committed with whatever other calls are being stored now (group commit), and
             # announced to live subscribers in that transaction (graph/live.py).
-            rows = await context.writer.write(call)
+            written = await context.writer.write(call)
         except db.DuplicateRequestId:
             # A concurrent call with the same request id committed first: answer with its rows.
             assert request_id is not None
-            return _replay(await _stored(context, request_id), input.rows)
+            return _replay(await _stored(context, request_id), rows)
         except db.STORAGE_ERRORS as exc:
             raise StorageUnavailable(
                 "the model answered but the predictions could not be stored; "
                 "retry with the same requestId",
             ) from exc
         metrics.CLASSIFY_DB_SECONDS.labels(model_name).observe(time.perf_counter() - started)
-        for row in rows:
+        for row in written:
             metrics.PREDICTIONS.labels(row.model_name, row.label).inc()
-        return ClassifyResult(predictions=[Prediction.from_row(r) for r in rows], replayed=False)
+        return ClassifyResult(predictions=[Prediction.from_row(r) for r in written], replayed=False)
 
 
 async def _stored(context: Context, request_id: str) -> list[db.Prediction]:
@@ -118,9 +144,10 @@ async def _stored(context: Context, request_id: str) -> list[db.Prediction]:
         return await queries.get_predictions_by_request_id(session, request_id=request_id)
 
 
-def _replay(stored: list[db.Prediction], rows: Sequence[Sequence[float]]) -> ClassifyResult:
-    # Stored features are floats (db.types.FloatList); GraphQL may hand over whole numbers.
-    if [r.features for r in stored] != [[float(x) for x in row] for row in rows]:
+def _replay(stored: list[db.Prediction], rows: Sequence[Sequence[Value]]) -> ClassifyResult:
+    # Both sides hold numbers as floats and categories as strings (db.types.FeatureValues,
+    # graph.features): 1 and 1.0 are one number, the string "1" is not the number 1.
+    if [r.features for r in stored] != [list(row) for row in rows]:
         raise Conflict(
             "requestId was already used for different rows; use a new requestId",
             argument="requestId",

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from graph.auth import CanRead
 from graph.context import Context
 from graph.models import ModelEntry
+from graph.types.features import FeatureInfo
 from graph.types.model import ModelInfo, ModelInput
 
 __all__ = ["ModelQueries"]
@@ -26,8 +27,8 @@ class ModelQueries:
 
 
 async def _describe(entry: ModelEntry) -> ModelInfo:
-    ready, metadata, width = await asyncio.gather(
-        entry.client.ready(), entry.metadata(), entry.feature_count()
+    ready, metadata, known = await asyncio.gather(
+        entry.client.ready(), entry.metadata(), entry.schema()
     )
     inputs = [
         ModelInput(name=i.name, datatype=i.datatype, shape=list(i.shape))
@@ -39,6 +40,10 @@ async def _describe(entry: ModelEntry) -> ModelInfo:
         is_default=entry.is_default,
         version=entry.config.version,
         ready=ready,
-        feature_count=width,
+        feature_count=known[0].width if known else None,
+        features=[FeatureInfo(name=f.name, kind=f.kind) for f in known[0].features]
+        if known
+        else None,
+        features_from=known[1] if known else None,
         inputs=inputs,
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 import db
+from graph.context import Context
+from graph.types.features import FeatureInfo, FeatureRecord, FeatureValue
+from mlclient import FeatureKind
 
 __all__ = ["ClassProbability", "PageInfo", "Prediction", "PredictionConnection", "PredictionEdge"]
 
@@ -23,7 +27,10 @@ class Prediction:
     created_at: datetime = strawberry.field(description="When it was stored (database time, UTC).")
     model_name: str
     model_version: str
-    features: list[float]
+    features: list[FeatureValue] = strawberry.field(
+        description="The input row's values in the order of its features: numbers for "
+        "numerical features, strings for categorical ones."
+    )
     label: str = strawberry.field(description="The predicted class.")
     probabilities: list[ClassProbability] | None = strawberry.field(
         description="Probability per class, in the model's class order; null for plain labels."
@@ -31,6 +38,26 @@ class Prediction:
     latency_ms: float = strawberry.field(description="Duration of the model call, milliseconds.")
     request_id: str | None = strawberry.field(description="The client's request id, if given.")
     row_index: int = strawberry.field(description="Position of this row in its classify call.")
+    schema_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(
+        description="The input row keyed by feature name, in the order of its features. Rows "
+        "stored before mlgraph kept names are named after the model's first stored schema of "
+        "their width when it is all numerical, else f0, f1, …"
+    )
+    async def record(self, info: Info[Context, None]) -> FeatureRecord:
+        names = [feature.name for feature in await self._schema(info)]
+        return FeatureRecord(dict(zip(names, self.features, strict=True)))
+
+    @strawberry.field(description="The name and kind of each value in features, in order.")
+    async def feature_schema(self, info: Info[Context, None]) -> list[FeatureInfo]:
+        return [
+            FeatureInfo(name=f.name, kind=FeatureKind(f.kind)) for f in await self._schema(info)
+        ]
+
+    async def _schema(self, info: Info[Context, None]) -> db.features.Columns:
+        catalog = await info.context.catalog()
+        return catalog.columns(self.model_name, self.schema_id, len(self.features))
 
     @classmethod
     def from_row(cls, row: db.Prediction) -> Prediction:
@@ -44,12 +71,13 @@ class Prediction:
             created_at=row.created_at,
             model_name=row.model_name,
             model_version=row.model_version,
-            features=row.features,
+            features=[FeatureValue(value) for value in row.features],
             label=row.label,
             probabilities=probabilities,
             latency_ms=row.latency_ms,
             request_id=row.request_id,
             row_index=row.row_index,
+            schema_id=row.schema_id,
         )
 
 

@@ -22,7 +22,9 @@ mutation($rows: [[Float!]!]!, $model: String) {
   }
 }
 """
-MODELS = "{ models { name protocol isDefault ready featureCount inputs { name datatype shape } } }"
+MODELS = """{ models { name protocol isDefault ready featureCount features { name kind }
+                       featuresFrom inputs { name datatype shape } } }"""
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def _models(seldon: ModelServer, mlserver: ModelServer) -> list[dict[str, Any]]:
@@ -92,17 +94,25 @@ async def test_two_models_each_reached_by_name(
     assert narrow["errors"][0]["extensions"]["expected"] == 4
 
     models = {m["name"]: m for m in listing["data"]["models"]}
+    # The Seldon model names its features in /api/v1.0/metadata (deploy/model/IrisClassifier.py).
     assert models["iris-v1"] == {
         "name": "iris-v1",
         "protocol": "seldon",
         "isDefault": True,
         "ready": True,
-        "featureCount": None,
+        "featureCount": 4,
+        "features": [{"name": name, "kind": "NUMERICAL"} for name in IRIS_FEATURES],
+        "featuresFrom": "METADATA",
         "inputs": [],
     }
     assert models["iris-v2"]["protocol"] == "v2"
     assert models["iris-v2"]["ready"] is True
     assert models["iris-v2"]["featureCount"] == 4
+    # MLServer declares one [-1, 4] tensor: four numerical features, named by position.
+    assert models["iris-v2"]["features"] == [
+        {"name": f"f{i}", "kind": "NUMERICAL"} for i in range(4)
+    ]
+    assert models["iris-v2"]["featuresFrom"] == "METADATA"
     assert models["iris-v2"]["inputs"] == [
         {"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}
     ]

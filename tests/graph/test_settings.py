@@ -222,3 +222,56 @@ def test_every_command_refuses_bad_settings_before_it_starts(
         "mlgraph: MLGRAPH_PORT: must be a whole number (got 'http')",
     ]
     assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_features_as_a_count_names_or_names_and_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graph.features import schema_from_settings
+    from mlclient import Feature, FeatureKind, FeatureSchema
+
+    features = ["tenure", {"name": "contract", "kind": "categorical"}, {"name": "charges"}]
+    models = [
+        {"name": "a", "url": "http://a", "features": 3},
+        {"name": "b", "url": "http://b", "features": features},
+    ]
+    monkeypatch.setenv("MLGRAPH_MODELS", json.dumps(models))
+    a, b = Settings().model_list()
+    assert schema_from_settings(a.features) == FeatureSchema.positional(3)
+    assert schema_from_settings(b.features) == FeatureSchema(
+        (
+            Feature("tenure", FeatureKind.NUMERICAL),
+            Feature("contract", FeatureKind.CATEGORICAL),
+            Feature("charges", FeatureKind.NUMERICAL),
+        )
+    )
+    monkeypatch.delenv("MLGRAPH_MODELS")
+    monkeypatch.setenv("MLGRAPH_MODEL_FEATURES", '["x", {"name": "y", "kind": "categorical"}]')
+    (single,) = Settings().model_list()
+    schema = schema_from_settings(single.features)
+    assert schema is not None
+    assert [(f.name, f.kind.value) for f in schema.features] == [
+        ("x", "numerical"),
+        ("y", "categorical"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ('["a", "a"]', "names must be unique"),
+        ('[{"name": "a", "kind": "text"}]', "must be 'numerical' or 'categorical' (got 'text')"),
+        ("[]", "name at least one feature"),
+        ("0", "a count must be at least 1"),
+        ('[{"name": ""}]', "name: must have at least 1 character"),
+        ('[{"name": "a", "type": "numerical"}]', "type: extra inputs are not permitted"),
+        ('"income"', "must be a JSON list"),
+    ],
+)
+def test_bad_features_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, features: str, message: str
+) -> None:
+    monkeypatch.setenv("MLGRAPH_MODEL_FEATURES", features)
+    with pytest.raises(InvalidSettings) as raised:
+        load_settings()
+    (problem,) = raised.value.problems
+    assert problem.startswith("MLGRAPH_MODEL_FEATURES"), problem
+    assert message in problem, problem

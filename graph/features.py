@@ -1,0 +1,269 @@
+"""Feature schemas in the API: from the settings, to storage, and every input row checked.
+
+A model's schema is its ordered features, each a name and a kind (numerical or categorical);
+``graph.models.ModelEntry.schema`` finds it. ``read_batch`` and then ``fit_batch`` turn what a
+caller sent (positional rows of numbers, positional rows of numbers and strings, or records
+keyed by feature name) into positional rows of typed values, refusing anything that does not
+fit with a ``BAD_USER_INPUT`` that names the row and the feature. Nothing reaches a model or
+the database without passing through both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import db
+from db import features as stored
+from graph.errors import BadUserInput
+from graph.settings import Features
+from mlclient import Feature, FeatureKind, FeatureSchema, FeatureValue
+
+__all__ = [
+    "Batch",
+    "CheckedRows",
+    "DuplicateKeys",
+    "fit_batch",
+    "from_columns",
+    "read_batch",
+    "schema_from_settings",
+    "to_columns",
+]
+
+
+class DuplicateKeys(dict[str, Any]):
+    """A JSON object that named a key more than once (the request decoder keeps them here, as a
+    plain dict would silently keep the last one)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def schema_from_settings(features: Features | None) -> FeatureSchema | None:
+    """A model's ``features`` setting as a schema: a count is numerical ``f0`` … by position,
+    a list names each feature (a bare name is numerical)."""
+    if features is None:
+        return None
+    if isinstance(features, int):
+        return FeatureSchema.positional(features)
+    return FeatureSchema(
+        tuple(
+            Feature(item) if isinstance(item, str) else Feature(item.name, FeatureKind(item.kind))
+            for item in features
+        )
+    )
+
+
+def to_columns(schema: FeatureSchema) -> stored.Columns:
+    return tuple(stored.Column(f.name, f.kind.value) for f in schema.features)
+
+
+def from_columns(columns: Sequence[stored.Column]) -> list[Feature]:
+    return [Feature(c.name, FeatureKind(c.kind)) for c in columns]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRows:
+    """Rows that fit ``schema``: numbers as floats, categories as strings, in its order.
+
+    ``schema`` is the model's, or, while it is unknown, one inferred from the rows (``f0`` …,
+    kinds from their values), which the model's first answer then confirms.
+    """
+
+    rows: list[list[FeatureValue]]
+    schema: FeatureSchema
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One call's input with its shape checked: the argument it came in, and either positional
+    rows (all of one width) or records keyed by name."""
+
+    argument: str
+    rows: list[list[object]] | None = None
+    records: list[Mapping[str, object]] | None = None
+
+
+def read_batch(
+    *,
+    rows: Sequence[Sequence[float]] | None,
+    mixed_rows: Sequence[Sequence[object]] | None,
+    records: Sequence[Mapping[str, object]] | None,
+    max_rows: int,
+    max_features: int,
+) -> Batch:
+    """Exactly one of ``rows``, ``mixed_rows`` and ``records``, within the limits; positional
+    rows all of one width. Needs nothing but the input, so nothing is asked of the model for a
+    batch that could never fit."""
+    given = [
+        (name, value)
+        for name, value in (("rows", rows), ("mixedRows", mixed_rows), ("records", records))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise BadUserInput("send exactly one of rows, mixedRows or records", argument="input")
+    argument, batch = given[0]
+    if not batch:
+        raise BadUserInput(
+            f"{argument} is empty: send at least one row of features", argument=argument
+        )
+    if len(batch) > max_rows:
+        raise BadUserInput(
+            f"too many rows: {len(batch)} > {max_rows}; split the batch", argument=argument
+        )
+    widths = [len(row) for row in batch]
+    for index, width in enumerate(widths):
+        if width == 0:
+            raise BadUserInput(f"row {index} has no features", argument=argument, row=index)
+        if width > max_features:
+            raise BadUserInput(
+                f"too many features per row: {width} > {max_features}",
+                argument=argument,
+                row=index,
+            )
+    if records is not None:
+        return Batch(argument, records=list(records))
+    for index, width in enumerate(widths):
+        if width != widths[0]:
+            raise BadUserInput(
+                f"ragged rows: row {index} has {width} features, row 0 has {widths[0]}",
+                argument=argument,
+                row=index,
+            )
+    return Batch(argument, rows=[list(row) for row in batch])
+
+
+def fit_batch(
+    batch: Batch, schema: FeatureSchema | None, *, model_name: str, max_length: int
+) -> CheckedRows:
+    """Check ``batch`` against the model's ``schema`` (``None``: unknown yet) value by value.
+
+    Records need a known schema: without one there is no order to put their names in. Without
+    a schema, positional rows define one (``f0`` …, kinds from row 0) that every row must fit.
+    """
+    argument = batch.argument
+    if batch.records is not None:
+        if schema is None:
+            raise BadUserInput(
+                f"model {model_name!r} has no known feature names yet: send positional rows "
+                "(rows or mixedRows), or configure its features (MLGRAPH_MODELS)",
+                argument="records",
+            )
+        positional = [
+            _from_record(i, record, schema, model_name) for i, record in enumerate(batch.records)
+        ]
+    else:
+        assert batch.rows is not None
+        positional = batch.rows
+    if schema is not None:
+        for index, row in enumerate(positional):
+            if len(row) != schema.width:
+                raise BadUserInput(
+                    f"model {model_name!r} expects {schema.width} features per row "
+                    f"({_list(schema.names)}), got {len(row)} in row {index}",
+                    argument=argument,
+                    row=index,
+                    expected=schema.width,
+                )
+        target = schema
+    else:
+        kinds = [
+            FeatureKind.CATEGORICAL if isinstance(value, str) else FeatureKind.NUMERICAL
+            for value in positional[0]
+        ]
+        target = FeatureSchema.positional(len(kinds), kinds)
+    checked = [
+        [
+            _value(index, feature, value, argument, max_length, known=schema is not None)
+            for feature, value in zip(target.features, row, strict=True)
+        ]
+        for index, row in enumerate(positional)
+    ]
+    return CheckedRows(checked, target)
+
+
+def _from_record(
+    index: int, record: Mapping[str, object], schema: FeatureSchema, model_name: str
+) -> list[object]:
+    for name in getattr(record, "duplicates", ()):
+        raise BadUserInput(
+            f"row {index}: feature {name!r} is given more than once",
+            argument="records",
+            row=index,
+            feature=name,
+        )
+    names = set(schema.names)
+    for name in record:
+        if name not in names:
+            raise BadUserInput(
+                f"row {index}: model {model_name!r} has no feature {name[:200]!r}; "
+                f"its features are {_list(schema.names)}",
+                argument="records",
+                row=index,
+                feature=name[:200],
+            )
+    missing = [name for name in schema.names if name not in record]
+    if missing:
+        raise BadUserInput(
+            f"row {index}: feature {missing[0]!r} is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+            argument="records",
+            row=index,
+            feature=missing[0],
+        )
+    return [record[name] for name in schema.names]
+
+
+def _value(
+    index: int, feature: Feature, value: object, argument: str, max_length: int, *, known: bool
+) -> FeatureValue:
+    def refuse(problem: str) -> BadUserInput:
+        return BadUserInput(
+            f"row {index}: feature {feature.name!r} {problem}",
+            argument=argument,
+            row=index,
+            feature=feature.name,
+        )
+
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise refuse(f"holds {type(value).__name__}: send a number or a string")
+    if feature.kind is FeatureKind.NUMERICAL:
+        if isinstance(value, str):
+            if not known:
+                raise refuse("holds a string, and row 0 a number there: a feature holds one kind")
+            raise refuse(f"is numerical: send a number, not the string {value[:40]!r}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise refuse("is not a finite number")
+        return number
+    if not isinstance(value, str):
+        if not known:
+            raise refuse("holds a number, and row 0 a string there: a feature holds one kind")
+        if argument == "rows":
+            raise refuse(
+                "is categorical: send strings in mixedRows or records (rows holds numbers)"
+            )
+        raise refuse(f'is categorical: send a string, e.g. "{value:g}", not a number')
+    if len(value) > max_length:
+        raise refuse(f"is longer than {max_length} characters")
+    if "\x00" in value:
+        raise refuse("holds a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise refuse("holds text that is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+def _list(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def stored_schema(row: db.Prediction, catalog: stored.Catalog) -> stored.Columns:
+    """The names and kinds of a stored row's values (its schema, or how old rows are named)."""
+    return catalog.columns(row.model_name, row.schema_id, len(row.features))
