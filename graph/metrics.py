@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -21,7 +21,10 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
-from monitoring.drift import ColumnDrift, StatTest
+from monitoring.drift import StatTest
+
+if TYPE_CHECKING:
+    from graph.types.drift import ColumnDrift
 
 __all__ = [
     "CLASSIFY_CALLS_PER_COMMIT",
@@ -94,37 +97,39 @@ LIVE_SUBSCRIBERS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
-# The latest drift figures per column; feature is its name (today its position), or "label" for
-# the predicted label.
+# The latest drift figures per column: feature is its position, or "label" for the predicted
+# label, and name its name (the label's is "label"). Names come from the models' stored schemas,
+# never from a request, so the set of series stays bounded.
 DRIFT_SCORE = Gauge(
     "mlgraph_drift_score",
     "Latest drift test value per model and column (p-value for ks/chisquare/ztest: drift when "
     "small; else a distance: drift when large).",
-    ["model", "feature", "test"],
+    ["model", "feature", "name", "test"],
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
 DRIFT_DETECTED = Gauge(
     "mlgraph_drift_detected",
     "1 when the latest drift test flagged the column, else 0.",
-    ["model", "feature"],
+    ["model", "feature", "name"],
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
 
 
-def record_drift(model: str, columns: Iterable[ColumnDrift]) -> None:
+def record_drift(model: str, features: Iterable[ColumnDrift], label: ColumnDrift) -> None:
     """Set the drift gauges from one drift computation (every tested column of ``model``)."""
-    for column in columns:
-        feature = "label" if column.name is None else column.name
-        test = column.result.test
+    for column in [*features, label]:
+        feature = "label" if column.feature is None else str(column.feature)
+        name = column.name if column.name is not None else "label"
+        test = column.test
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # removal is single-process only
             # Only the latest test's series: a query with another test must not leave the old one.
             for other in StatTest:
                 if other is not test:
-                    DRIFT_SCORE.remove(model, feature, other.value)
-        DRIFT_SCORE.labels(model, feature, test.value).set(column.result.value)
-        DRIFT_DETECTED.labels(model, feature).set(int(column.result.drifted))
+                    DRIFT_SCORE.remove(model, feature, name, other.value)
+        DRIFT_SCORE.labels(model, feature, name, test.value).set(column.value)
+        DRIFT_DETECTED.labels(model, feature, name).set(int(column.drifted))
 
 
 class _PoolCollector(Collector):

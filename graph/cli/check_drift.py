@@ -153,6 +153,8 @@ def _column(column: ColumnDrift | None) -> dict[str, Any] | None:
         return None
     return {
         "feature": column.feature,
+        "name": column.name,
+        "kind": column.kind.value if column.kind is not None else None,
         "test": column.test.value,
         "value": column.value,
         "threshold": column.threshold,
@@ -206,7 +208,7 @@ def _reasons(drift: DriftReport, accuracy: dict[str, Any] | None) -> list[str]:
     reasons = []
     for column in [*drift.features, *([drift.label] if drift.label else [])]:
         if column.drifted:
-            name = "label" if column.feature is None else f"feature {column.feature}"
+            name = "label" if column.name is None else f"feature {column.name}"
             # The comparison that flagged it: KS p <=, chi-square and Z-test p <, distances >=.
             relation = column.test.relation
             reasons.append(

@@ -122,26 +122,33 @@ async def check_drift(
             f"{ref.total}, the current {cur.total}"
         )
         return report
-    # Stored features are positional numbers: a numerical column per position every row of
-    # both windows has, named by its position.
-    width = min(len(row) for row in (*ref.features, *cur.features))
+    # Features are matched by name and kind: a feature one window lacks is not tested.
+    reference_columns = {(c.name, c.kind): c for c in ref.columns}
+    pairs = [
+        (reference_columns[(c.name, c.kind)], c)
+        for c in cur.columns
+        if (c.name, c.kind) in reference_columns
+    ]
     columns = drift.compare_columns(
         [
             drift.Column(
-                name=str(index),
-                kind=drift.ColumnKind.NUMERICAL,
-                reference=[row[index] for row in ref.features],
-                current=[row[index] for row in cur.features],
+                name=current_column.name,
+                kind=drift.ColumnKind(current_column.kind),
+                reference=reference_column.values,
+                current=current_column.values,
             )
-            for index in range(width)
+            for reference_column, current_column in pairs
         ],
         thresholds=thresholds,
         test=test,
     )
     label = drift.compare_labels(ref.labels, cur.labels, thresholds=thresholds, test=label_test)
-    record_drift(model_name, [*columns, label])
-    report.features = [ColumnDrift.from_result(column) for column in columns]
+    report.features = [
+        ColumnDrift.from_result(column, position=current_column.position)
+        for column, (_, current_column) in zip(columns, pairs, strict=True)
+    ]
     report.label = ColumnDrift.from_result(label)
-    if label.result.drifted or any(column.result.drifted for column in columns):
+    record_drift(model_name, report.features, report.label)
+    if report.label.drifted or any(column.drifted for column in report.features):
         report.status = DriftStatus.DRIFTED
     return report

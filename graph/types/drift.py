@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from graph.types.features import FeatureKind
 from monitoring import drift
 
 __all__ = ["ColumnDrift", "DriftReport", "DriftStatus", "DriftTest", "TimeWindow"]
@@ -34,9 +35,15 @@ class TimeWindow:
     until: datetime
 
 
-@strawberry.type(description="One column's test: a feature (by position) or the label.")
+@strawberry.type(description="One column's test: a feature or the predicted label.")
 class ColumnDrift:
-    feature: int | None = strawberry.field(description="Feature position; null for the label.")
+    name: str | None = strawberry.field(description="The feature's name; null for the label.")
+    kind: FeatureKind | None = strawberry.field(  # type: ignore[valid-type]
+        description="The feature's kind; null for the label."
+    )
+    feature: int | None = strawberry.field(
+        description="The feature's position in the current window's rows; null for the label."
+    )
     test: drift.StatTest
     value: float
     threshold: float
@@ -46,11 +53,13 @@ class ColumnDrift:
     )
 
     @classmethod
-    def from_result(cls, column: drift.ColumnDrift) -> ColumnDrift:
+    def from_result(cls, column: drift.ColumnDrift, *, position: int | None = None) -> ColumnDrift:
         result = column.result
+        label = column.name is None
         return cls(
-            # Positional features are named by their position (monitoring.drift.Column).
-            feature=None if column.name is None else int(column.name),
+            name=column.name,
+            kind=None if label else FeatureKind(column.kind.value),
+            feature=None if label else position,
             test=result.test,
             value=result.value,
             threshold=result.threshold,

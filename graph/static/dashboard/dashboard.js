@@ -41,7 +41,7 @@ const STATS = `query DashboardStats($model: String!, $since: DateTime!, $until: 
 const DRIFT = `query DashboardDrift($model: String!, $reference: TimeWindow!, $current: TimeWindow!) {
   drift(modelName: $model, reference: $reference, current: $current) {
     status message referenceCount currentCount
-    features { feature test value threshold drifted }
+    features { name feature test value threshold drifted }
     label { test value threshold drifted }
   }
 }`;
@@ -327,7 +327,7 @@ function drawDrift(report, reference, current) {
   status.className = `value ${report.status}`;
   $("#drift-message").textContent =
     `${report.referenceCount} reference and ${report.currentCount} current predictions. ${report.message || ""}`;
-  const columns = [...report.features.map((f) => ({ ...f, name: `feature ${f.feature}` }))];
+  const columns = [...report.features.map((f) => ({ ...f, name: f.name ?? `feature ${f.feature}` }))];
   if (report.label) columns.push({ ...report.label, name: "predicted label" });
   const rows = columns.map((c) => {
     const tr = document.createElement("tr");
@@ -400,7 +400,7 @@ function addLiveRow(event) {
   tr.dataset.label = p.label;
   const cells = [
     new Date(p.createdAt).toLocaleTimeString(), p.modelName, p.label, `${p.latencyMs.toFixed(1)} ms`,
-    p.features.map((x) => x.toFixed(2)).join(", "),
+    p.features.map((x) => (typeof x === "number" ? x.toFixed(2) : x)).join(", "),
   ];
   for (const text of cells) {
     const td = document.createElement("td");

@@ -115,9 +115,9 @@ async def test_shifted_window_alerts_and_posts_the_report(
     assert posted["model"] == "iris"
     assert posted["drift"]["status"] == "drifted"
     assert [f["drifted"] for f in posted["drift"]["features"]] == [False, True]
-    assert [reason.split(":")[0] for reason in posted["reasons"]] == ["feature 1"]
+    assert [reason.split(":")[0] for reason in posted["reasons"]] == ["feature f1"]
     # KS flags at p <= threshold, as Evidently's does.
-    assert posted["reasons"][0].startswith("feature 1: ks ")
+    assert posted["reasons"][0].startswith("feature f1: ks ")
     assert posted["reasons"][0].endswith(" <= 0.05")
     assert posted["current"]["since"] == (UNTIL - timedelta(hours=24)).isoformat()
     assert posted["reference"]["until"] == posted["current"]["since"]
