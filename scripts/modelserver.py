@@ -2,10 +2,12 @@
 
 ``python scripts/modelserver.py seldon --port 9000`` builds (once) a virtual environment from
 ``deploy/model/requirements.txt``, trains the iris model into a work folder and serves it with
-the ``seldon-core`` microservice (Seldon v1 protocol) until interrupted.
+the ``seldon-core`` microservice (Seldon v1 protocol) until interrupted; ``--model
+ChurnClassifier`` serves the churn pipeline (named features, numbers and categories) instead.
 ``python scripts/modelserver.py mlserver --port 9100`` does the same with MLServer and its
-scikit-learn runtime (Open Inference Protocol, V2) from ``deploy/model/mlserver/``. The tests
-start servers through the same functions, so what a newcomer runs is what CI tests.
+scikit-learn runtime (Open Inference Protocol, V2) from ``deploy/model/mlserver/``, serving both
+models (``iris`` and ``churn``). The tests start servers through the same functions, so what a
+newcomer runs is what CI tests.
 ``python scripts/modelserver.py evidently --prepare`` builds the test-only environment in which
 the drift tests are cross-checked against Evidently (it serves nothing).
 
@@ -30,7 +32,7 @@ import urllib.error
 import urllib.request
 import venv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +50,14 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 @dataclass
 class ModelServer:
-    """A running model server: ``url`` is its HTTP base, ``log`` its combined output."""
+    """A running model server: ``url`` is its HTTP base, ``log`` its combined output, and
+    ``files`` the joblib file of each model it serves, by model name."""
 
     kind: str
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    files: dict[str, Path] = field(default_factory=dict)
 
     def stop(self) -> None:
         """Stop the server and every process it started (gunicorn and MLServer fork workers,
@@ -108,31 +112,70 @@ def free_port() -> int:
         return port
 
 
-def train_model(env: Path, out: Path) -> Path:
-    """Train the example iris model with the server's own scikit-learn and write it to ``out``."""
+# The Seldon model classes in deploy/model/ and the model each one serves.
+SELDON_MODELS = {"IrisClassifier": "iris", "ChurnClassifier": "churn"}
+
+
+def train_model(env: Path, out: Path, model: str = "iris") -> Path:
+    """Train an example model (``iris`` or ``churn``) with the server's own scikit-learn and
+    write it to ``out``."""
     subprocess.run(
-        [str(env / "bin" / "python"), str(MODEL_DIR / "train.py"), str(out)],
+        [str(env / "bin" / "python"), str(MODEL_DIR / "train.py"), str(out), model],
         cwd=MODEL_DIR,
         check=True,
     )
     return out
 
 
+def predict_labels(
+    server: ModelServer, model: str, rows: list[list[object]], names: list[str]
+) -> list[str]:
+    """What ``model``'s own pipeline predicts for ``rows`` (columns in ``names``' order), run in
+    the server's environment on the very file it serves: the labels a caller must get back."""
+    script = (
+        "import json, sys, joblib\n"
+        "from ChurnClassifier import frame_of\n"
+        "request = json.load(sys.stdin)\n"
+        "model = joblib.load(request['file'])\n"
+        "frame = frame_of(request['rows'], request['names'])\n"
+        "print(json.dumps([str(label) for label in model.predict(frame)]))\n"
+    )
+    env_dir = ensure_venv(server.kind)
+    request = {"file": str(server.files[model]), "rows": rows, "names": names}
+    done = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", script],
+        cwd=MODEL_DIR,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels: list[str] = json.loads(done.stdout)
+    return labels
+
+
 def start_seldon(
-    workdir: Path, *, port: int | None = None, version: str = "v1", threads: int = 1
+    workdir: Path,
+    *,
+    port: int | None = None,
+    version: str = "v1",
+    threads: int = 1,
+    model_class: str = "IrisClassifier",
 ) -> ModelServer:
-    """Start the seldon-core microservice serving ``IrisClassifier`` and wait until it answers.
+    """Start the seldon-core microservice serving ``model_class`` (a class in deploy/model/:
+    ``IrisClassifier`` or ``ChurnClassifier``) and wait until it answers.
 
     With ``threads`` above 1 gunicorn runs its threaded worker, which keeps connections alive;
     its default sync worker closes every connection after one response.
     """
     env_dir = ensure_venv("seldon")
-    model_file = train_model(env_dir, workdir / "iris.joblib")
+    model = SELDON_MODELS[model_class]
+    model_file = train_model(env_dir, workdir / f"{model}.joblib", model)
     port = port or free_port()
     log = workdir / f"seldon-{port}.log"
     command = [
         str(env_dir / "bin" / "seldon-core-microservice"),
-        "IrisClassifier",
+        model_class,
         "--service-type", "MODEL",
         "--http-port", str(port),
         "--grpc-port", str(free_port()),
@@ -151,26 +194,37 @@ def start_seldon(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() reaches the workers
         )
-    server = ModelServer("seldon", f"http://127.0.0.1:{port}", process, log)
+    server = ModelServer(
+        "seldon", f"http://127.0.0.1:{port}", process, log, files={model: model_file}
+    )
     wait_ready(server, server.url + "/health/ping")
     return server
 
 
-def start_mlserver(workdir: Path, *, port: int | None = None, version: str = "v1") -> ModelServer:
-    """Start MLServer serving the iris model as ``iris`` (version ``version``) and wait for it.
+# The models MLServer serves: iris from deploy/model/mlserver/model-settings.json, churn from
+# deploy/model/mlserver/churn/model-settings.json.
+MLSERVER_MODELS = {"iris": MLSERVER_DIR, "churn": MLSERVER_DIR / "churn"}
 
-    The model folder is built in ``workdir`` from ``deploy/model/mlserver/``: the settings files
-    as they are, plus this run's ports (all free ones unless ``port`` is given), loopback only,
-    and the model trained by the MLServer environment's own scikit-learn.
+
+def start_mlserver(workdir: Path, *, port: int | None = None, version: str = "v1") -> ModelServer:
+    """Start MLServer serving the iris model as ``iris`` and the churn pipeline as ``churn``
+    (both as version ``version``) and wait for them.
+
+    The model folders are built in ``workdir`` from ``deploy/model/mlserver/``: the settings
+    files as they are, plus this run's ports (all free ones unless ``port`` is given), loopback
+    only, and the models trained by the MLServer environment's own scikit-learn.
     """
     env_dir = ensure_venv("mlserver")
     repository = workdir / "mlserver-models"
-    model_dir = repository / "iris"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model_settings = json.loads((MLSERVER_DIR / "model-settings.json").read_text())
-    model_settings["parameters"]["version"] = version
-    train_model(env_dir, model_dir / Path(model_settings["parameters"]["uri"]).name)
-    (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
+    files: dict[str, Path] = {}
+    for name, source in MLSERVER_MODELS.items():
+        model_dir = repository / name
+        model_dir.mkdir(parents=True, exist_ok=True)
+        model_settings = json.loads((source / "model-settings.json").read_text())
+        model_settings["parameters"]["version"] = version
+        model_file = model_dir / Path(model_settings["parameters"]["uri"]).name
+        files[name] = train_model(env_dir, model_file, name)
+        (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
     port = port or free_port()
     # settings.json values win over MLSERVER_* environment variables, so these ports hold
     # whatever the caller's environment says.
@@ -188,9 +242,10 @@ def start_mlserver(workdir: Path, *, port: int | None = None, version: str = "v1
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = ModelServer("mlserver", f"http://127.0.0.1:{port}", process, log)
-    # The model's own readiness: /v2/health/ready is also true while no model has loaded at all.
-    wait_ready(server, f"{server.url}/v2/models/{model_settings['name']}/ready")
+    server = ModelServer("mlserver", f"http://127.0.0.1:{port}", process, log, files=files)
+    # The models' own readiness: /v2/health/ready is also true while no model has loaded at all.
+    for name in MLSERVER_MODELS:
+        wait_ready(server, f"{server.url}/v2/models/{name}/ready")
     return server
 
 
@@ -217,9 +272,13 @@ def wait_ready(server: ModelServer, url: str, timeout: float = 90.0) -> None:
 
 
 @contextlib.contextmanager
-def running(kind: str, workdir: Path, *, port: int | None = None) -> Iterator[ModelServer]:
-    starters = {"seldon": start_seldon, "mlserver": start_mlserver}
-    server = starters[kind](workdir, port=port)
+def running(
+    kind: str, workdir: Path, *, port: int | None = None, model_class: str = "IrisClassifier"
+) -> Iterator[ModelServer]:
+    if kind == "seldon":
+        server = start_seldon(workdir, port=port, model_class=model_class)
+    else:
+        server = start_mlserver(workdir, port=port)
     try:
         yield server
     finally:
@@ -230,6 +289,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=sorted(KINDS))
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument(
+        "--model",
+        choices=sorted(SELDON_MODELS),
+        default="IrisClassifier",
+        help="seldon: the model class to serve (mlserver serves both models)",
+    )
     parser.add_argument("--prepare", action="store_true", help="only build the environment")
     args = parser.parse_args()
     if args.prepare:
@@ -241,7 +306,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with (
         tempfile.TemporaryDirectory(prefix="mlgraph-model-") as tmp,
-        running(args.kind, Path(tmp), port=args.port) as server,
+        running(args.kind, Path(tmp), port=args.port, model_class=args.model) as server,
     ):
         print(f"{args.kind} model server ready at {server.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
