@@ -7,6 +7,7 @@ deviation: there the queries fetch the one ordered column they need and finish i
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db._buckets import Bucket, as_utc, bucket_start, dialect_of, quantile
-from db.features import load_catalog
+from db.features import CATEGORICAL, NUMERICAL, Catalog, load_catalog
 from db.tables import Prediction
 
 __all__ = [
@@ -49,18 +50,25 @@ class BucketStats:
 
 @dataclass(frozen=True, slots=True)
 class FeatureStats:
-    """Summary of one feature (by position in the input row) over a window.
+    """Summary of one feature (by name and kind) over a window.
 
-    ``std`` is the sample standard deviation (n - 1), ``None`` with fewer than two values.
+    ``index`` is its position in the rows' schema (the first, if schemas differ). Numerical
+    features have ``mean``, ``std`` (sample, n - 1; ``None`` with fewer than two values),
+    ``min``, ``max`` and ``quantiles``; categorical ones ``distinct`` (how many values) and
+    ``top``, the most frequent values with their counts, most frequent first (ties by value).
     """
 
     index: int
     count: int
-    mean: float
+    mean: float | None
     std: float | None
-    min: float
-    max: float
+    min: float | None
+    max: float | None
     quantiles: dict[float, float]
+    name: str = ""
+    kind: str = NUMERICAL
+    distinct: int | None = None
+    top: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,29 +154,97 @@ async def get_bucket_stats(
     return sorted(result.values(), key=lambda stats: stats.start)
 
 
-_POSTGRES_FEATURES = text(
-    """
-    SELECT e.idx - 1, count(*), avg(e.v), stddev_samp(e.v), min(e.v), max(e.v),
-           percentile_cont(CAST(:quantiles AS double precision[])) WITHIN GROUP (ORDER BY e.v)
-    FROM predictions AS p
-    CROSS JOIN LATERAL (
-        SELECT CAST(t.value AS double precision) AS v, t.idx
-        FROM jsonb_array_elements_text(p.features) WITH ORDINALITY AS t(value, idx)
-    ) AS e
-    WHERE p.model_name = :model_name AND p.created_at >= :since AND p.created_at < :until
-    GROUP BY e.idx
-    ORDER BY e.idx
-    """
-)
+# Each stored value named: its row's schema (feature_schemas, passed in as :cols), else for a
+# row stored before schemas its model's legacy schema by width (:legacy), else f0, f1, ….
+_POSTGRES_VALUES = """
+    WITH cols AS (
+        SELECT * FROM unnest(
+            CAST(:col_ids AS bigint[]), CAST(:col_idx AS bigint[]),
+            CAST(:col_names AS text[]), CAST(:col_kinds AS text[])
+        ) AS c(schema_id, idx, name, kind)
+    ), named AS (
+        SELECT coalesce(c.name, 'f' || (e.idx - 1)) AS name,
+               coalesce(c.kind, 'numerical') AS kind,
+               e.idx - 1 AS idx,
+               e.value #>> '{}' AS value
+        FROM predictions AS p
+        CROSS JOIN LATERAL jsonb_array_elements(p.features) WITH ORDINALITY AS e(value, idx)
+        LEFT JOIN cols AS c
+          ON c.schema_id = coalesce(p.schema_id, {legacy}) AND c.idx = e.idx - 1
+        WHERE p.model_name = :model_name AND p.created_at >= :since AND p.created_at < :until
+    )
+"""
+_POSTGRES_NUMBERS = """
+    SELECT name, min(idx), count(*), avg(v), stddev_samp(v), min(v), max(v),
+           percentile_cont(CAST(:quantiles AS double precision[])) WITHIN GROUP (ORDER BY v)
+    FROM (SELECT name, idx, CAST(value AS double precision) AS v
+          FROM named WHERE kind = 'numerical') AS n
+    GROUP BY name
+"""
+_SQLITE_VALUES = """
+    WITH cols(schema_id, idx, name, kind) AS (
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+               json_extract(value, '$[2]'), json_extract(value, '$[3]')
+        FROM json_each(:cols)
+    ), named AS (
+        SELECT coalesce(c.name, 'f' || j.key) AS name,
+               coalesce(c.kind, 'numerical') AS kind,
+               CAST(j.key AS INTEGER) AS idx,
+               j.value AS value
+        FROM predictions AS p
+        JOIN json_each(p.features) AS j
+        LEFT JOIN cols AS c
+          ON c.schema_id = coalesce(p.schema_id, {legacy}) AND c.idx = CAST(j.key AS INTEGER)
+        WHERE p.model_name = :model_name AND p.created_at >= :since AND p.created_at < :until
+    )
+"""
+_SQLITE_NUMBERS = """
+    SELECT name, idx, CAST(value AS REAL) FROM named WHERE kind = 'numerical'
+    ORDER BY name, CAST(value AS REAL)
+"""
+# The most frequent values of each categorical feature, and how many there are, counted by the
+# database: only the top rows cross the wire, whatever the number of distinct values.
+_CATEGORIES = """
+    SELECT name, position, value, n, distinct_values, total FROM (
+        SELECT name, value, count(*) AS n,
+               row_number() OVER (PARTITION BY name ORDER BY count(*) DESC, value) AS rank,
+               count(*) OVER (PARTITION BY name) AS distinct_values,
+               sum(count(*)) OVER (PARTITION BY name) AS total,
+               min(min(idx)) OVER (PARTITION BY name) AS position
+        FROM named WHERE kind = 'categorical'
+        GROUP BY name, value
+    ) AS ranked
+    WHERE rank <= :top
+    ORDER BY position, name, rank
+"""
 
-_SQLITE_FEATURES = text(
-    """
-    SELECT CAST(j.key AS INTEGER) AS idx, CAST(j.value AS REAL) AS v
-    FROM predictions AS p, json_each(p.features) AS j
-    WHERE p.model_name = :model_name AND p.created_at >= :since AND p.created_at < :until
-    ORDER BY idx, v
-    """
-)
+
+def _named_values(dialect: str, catalog: Catalog, model_name: str, params: dict[str, Any]) -> str:
+    """The ``named`` CTE for ``dialect``, its parameters added to ``params``."""
+    cols = [
+        (key, idx, column.name, column.kind)
+        for key, columns in catalog.by_id.items()
+        for idx, column in enumerate(columns)
+    ]
+    legacy = sorted(
+        (width, key) for (model, width), key in catalog.legacy.items() if model == model_name
+    )
+    length = "jsonb_array_length" if dialect != "sqlite" else "json_array_length"
+    cases = []
+    for i, (width, key) in enumerate(legacy):
+        params[f"legacy_width_{i}"], params[f"legacy_id_{i}"] = width, key
+        cases.append(f"WHEN :legacy_width_{i} THEN CAST(:legacy_id_{i} AS BIGINT)")
+    expression = (
+        f"CASE {length}(p.features) {' '.join(cases)} END" if cases else "CAST(NULL AS BIGINT)"
+    )
+    if dialect == "sqlite":
+        params["cols"] = json.dumps(cols)
+        return _SQLITE_VALUES.replace("{legacy}", expression)
+    params["col_ids"] = [c[0] for c in cols]
+    params["col_idx"] = [c[1] for c in cols]
+    params["col_names"] = [c[2] for c in cols]
+    params["col_kinds"] = [c[3] for c in cols]
+    return _POSTGRES_VALUES.replace("{legacy}", expression)
 
 
 async def get_feature_stats(
@@ -178,13 +254,24 @@ async def get_feature_stats(
     since: datetime,
     until: datetime,
     quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+    top: int = 10,
 ) -> list[FeatureStats]:
-    """Per feature position: count, mean, sample std, min, max and ``quantiles`` (0..1)."""
+    """Per feature, by name and kind: count, and for numbers mean, sample std, min, max and
+    ``quantiles`` (0..1), for categories the number of distinct values and the ``top`` most
+    frequent ones with their counts. Ordered by position in the rows' schemas."""
+    dialect = dialect_of(session)
+    catalog = await load_catalog(session, model_names=[model_name])
     params: dict[str, Any] = {"model_name": model_name, "since": since, "until": until}
-    if dialect_of(session) != "sqlite":
+    if dialect == "sqlite":
+        # Bind the dates as the column stores them (naive UTC text in SQLAlchemy's format).
+        params["since"] = _sqlite_time(since)
+        params["until"] = _sqlite_time(until)
+    named = _named_values(dialect, catalog, model_name, params)
+    result: list[FeatureStats] = []
+    if dialect != "sqlite":
         params["quantiles"] = list(quantiles)
-        rows = (await session.execute(_POSTGRES_FEATURES, params)).all()
-        return [
+        rows = (await session.execute(text(named + _POSTGRES_NUMBERS), params)).all()
+        result.extend(
             FeatureStats(
                 index=int(index),
                 count=count,
@@ -193,28 +280,54 @@ async def get_feature_stats(
                 min=float(low),
                 max=float(high),
                 quantiles=dict(zip(quantiles, map(float, values), strict=True)),
+                name=name,
             )
-            for index, count, mean, std, low, high, values in rows
-        ]
-    # SQLite: json_each gives (position, value); values arrive ordered per position. Bind the
-    # dates as the column stores them (naive UTC text in SQLAlchemy's format).
-    params["since"] = _sqlite_time(since)
-    params["until"] = _sqlite_time(until)
-    grouped: dict[int, list[float]] = defaultdict(list)
-    for index, value in (await session.execute(_SQLITE_FEATURES, params)).all():
-        grouped[index].append(value)
-    return [
-        FeatureStats(
-            index=index,
-            count=len(values),
-            mean=statistics.fmean(values),
-            std=statistics.stdev(values) if len(values) > 1 else None,
-            min=values[0],
-            max=values[-1],
-            quantiles={q: quantile(values, q) for q in quantiles},
+            for name, index, count, mean, std, low, high, values in rows
         )
-        for index, values in sorted(grouped.items())
-    ]
+    else:
+        # SQLite has no percentiles or std: the numbers arrive ordered per feature, and
+        # Python finishes (``quantile`` interpolates as percentile_cont does).
+        grouped: dict[str, list[float]] = defaultdict(list)
+        positions: dict[str, int] = {}
+        numbers = (await session.execute(text(named + _SQLITE_NUMBERS), params)).all()
+        for name, index, value in numbers:
+            grouped[name].append(value)
+            positions[name] = min(positions.get(name, index), index)
+        result.extend(
+            FeatureStats(
+                index=positions[name],
+                count=len(values),
+                mean=statistics.fmean(values),
+                std=statistics.stdev(values) if len(values) > 1 else None,
+                min=values[0],
+                max=values[-1],
+                quantiles={q: quantile(values, q) for q in quantiles},
+                name=name,
+            )
+            for name, values in grouped.items()
+        )
+    if any(c.kind == CATEGORICAL for columns in catalog.by_id.values() for c in columns):
+        params["top"] = top
+        categories: dict[str, FeatureStats] = {}
+        for name, index, value, count, distinct, total in (
+            await session.execute(text(named + _CATEGORIES), params)
+        ).all():
+            if name not in categories:
+                categories[name] = FeatureStats(
+                    index=int(index),
+                    count=int(total),
+                    mean=None,
+                    std=None,
+                    min=None,
+                    max=None,
+                    quantiles={},
+                    name=name,
+                    kind=CATEGORICAL,
+                    distinct=int(distinct),
+                )
+            categories[name].top.append((value, int(count)))
+        result.extend(categories.values())
+    return sorted(result, key=lambda f: (f.index, f.name, f.kind))
 
 
 def _sqlite_time(value: datetime) -> str:

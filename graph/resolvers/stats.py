@@ -39,8 +39,9 @@ class StatsQueries:
         return [PredictionBucket.from_stats(row) for row in rows]
 
     @strawberry.field(
-        description="Per input feature, since <= createdAt < until: count, mean, std, "
-        "min, max and quantiles.",
+        description="Per input feature, by name, since <= createdAt < until: count; mean, "
+        "std, min, max and quantiles of a numerical one; the number of distinct values and the "
+        "top most frequent ones of a categorical one.",
         permission_classes=[CanRead],
     )
     async def feature_stats(
@@ -50,13 +51,21 @@ class StatsQueries:
         since: datetime,
         until: datetime,
         quantiles: list[float] | None = None,
+        top: int = 10,
     ) -> list[FeatureStats]:
         since, until = check_range(since, until, model_name=model_name)
         chosen = quantiles if quantiles is not None else [0.05, 0.25, 0.5, 0.75, 0.95]
         if not chosen or len(chosen) > 20 or not all(0 <= q <= 1 for q in chosen):
             raise BadUserInput("quantiles: 1 to 20 numbers between 0 and 1", argument="quantiles")
+        if not 1 <= top <= 100:
+            raise BadUserInput("top: 1 to 100 values per categorical feature", argument="top")
         async with info.context.sessions() as session:
             rows = await queries.get_feature_stats(
-                session, model_name=model_name, since=since, until=until, quantiles=chosen
+                session,
+                model_name=model_name,
+                since=since,
+                until=until,
+                quantiles=chosen,
+                top=top,
             )
         return [FeatureStats.from_stats(row) for row in rows]

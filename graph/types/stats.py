@@ -8,8 +8,16 @@ from datetime import datetime
 import strawberry
 
 from db import stats
+from graph.types.features import FeatureKind
 
-__all__ = ["BucketSize", "FeatureStats", "LabelCount", "PredictionBucket", "QuantileValue"]
+__all__ = [
+    "BucketSize",
+    "CategoryCount",
+    "FeatureStats",
+    "LabelCount",
+    "PredictionBucket",
+    "QuantileValue",
+]
 
 
 @strawberry.enum(description="Width of a time bucket; weeks start on Monday (UTC).")
@@ -52,19 +60,42 @@ class QuantileValue:
     value: float
 
 
-@strawberry.type(description="Summary of one input feature (by position) over a window.")
-class FeatureStats:
-    index: int
+@strawberry.type(description="How often a categorical feature held one value.")
+class CategoryCount:
+    value: str
     count: int
-    mean: float
-    std: float | None = strawberry.field(description="Sample standard deviation (n - 1).")
-    min: float
-    max: float
-    quantiles: list[QuantileValue]
+    share: float = strawberry.field(description="count / the feature's count, 0..1.")
+
+
+@strawberry.type(
+    description="Summary of one input feature over a window: numbers get mean, std, min, max "
+    "and quantiles; categories the number of distinct values and the most frequent ones."
+)
+class FeatureStats:
+    name: str = strawberry.field(description="The feature's name (f0, f1, … for unnamed rows).")
+    kind: FeatureKind  # type: ignore[valid-type]
+    index: int = strawberry.field(description="Its position in the rows' features.")
+    count: int = strawberry.field(description="Rows that have the feature.")
+    mean: float | None = strawberry.field(description="Numerical only.")
+    std: float | None = strawberry.field(
+        description="Sample standard deviation (n - 1); numerical only."
+    )
+    min: float | None = strawberry.field(description="Numerical only.")
+    max: float | None = strawberry.field(description="Numerical only.")
+    quantiles: list[QuantileValue] = strawberry.field(description="Numerical only, else empty.")
+    distinct: int | None = strawberry.field(
+        description="Categorical only: how many different values it held."
+    )
+    top: list[CategoryCount] = strawberry.field(
+        description="Categorical only: the most frequent values, most frequent first (ties by "
+        "value); empty for numerical features."
+    )
 
     @classmethod
     def from_stats(cls, row: stats.FeatureStats) -> FeatureStats:
         return cls(
+            name=row.name,
+            kind=FeatureKind(row.kind),
             index=row.index,
             count=row.count,
             mean=row.mean,
@@ -72,4 +103,9 @@ class FeatureStats:
             min=row.min,
             max=row.max,
             quantiles=[QuantileValue(quantile=q, value=v) for q, v in row.quantiles.items()],
+            distinct=row.distinct,
+            top=[
+                CategoryCount(value=value, count=count, share=count / row.count)
+                for value, count in row.top
+            ],
         )

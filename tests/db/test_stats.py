@@ -146,3 +146,73 @@ def test_quantile_interpolates_like_numpy(q: float) -> None:
     values = sorted(np.random.default_rng(3).normal(size=17).tolist())
     assert quantile(values, q) == pytest.approx(np.quantile(values, q))
     assert quantile([4.0], q) == 4.0
+
+
+async def test_feature_stats_by_name_for_numbers_and_categories(session: AsyncSession) -> None:
+    from collections import Counter
+
+    from db.features import CATEGORICAL, Column
+    from db.predictions import NewCall, NewPrediction, store_calls
+
+    rng = np.random.default_rng(5)
+    regions = rng.choice(
+        ["north", "south", "east", "west", "1"], 300, p=[0.4, 0.3, 0.15, 0.1, 0.05]
+    )
+    tenure = rng.integers(1, 72, 300).astype(float)
+    plans = rng.choice(["basic", "plus"], 120)
+    first = (Column("tenure"), Column("region", CATEGORICAL))
+    # A later schema reorders and adds a feature: stats follow names, not positions.
+    second = (Column("region", CATEGORICAL), Column("plan", CATEGORICAL), Column("tenure"))
+
+    def call(schema: tuple[Column, ...], rows: list[list[float | str]]) -> NewCall:
+        predictions = [NewPrediction(features=r, label="a", probabilities=None) for r in rows]
+        return NewCall(predictions, "churn", "v1", 1.0, schema=schema)
+
+    await store_calls(
+        session,
+        calls=[
+            call(first, [[t, str(r)] for t, r in zip(tenure[:180], regions[:180], strict=True)]),
+            call(
+                second,
+                [
+                    [str(r), str(p), t]
+                    for r, p, t in zip(regions[180:], plans, tenure[180:], strict=True)
+                ],
+            ),
+        ],
+    )
+    await create_random_prediction(session, created_at=SUNDAY, model_name="churn")  # no schema
+    await session.commit()
+    result = await stats.get_feature_stats(
+        session,
+        model_name="churn",
+        since=SUNDAY - timedelta(days=3650),
+        until=SUNDAY + timedelta(days=3650),
+        quantiles=(0.5,),
+        top=3,
+    )
+    by_name = {(f.name, f.kind): f for f in result}
+    assert [(f.name, f.index) for f in result] == [
+        ("f0", 0),
+        ("region", 0),
+        ("tenure", 0),
+        ("f1", 1),
+        ("plan", 1),
+        ("f2", 2),
+        ("f3", 3),
+    ]
+    numbers = by_name[("tenure", "numerical")]
+    assert numbers.count == 300
+    assert numbers.mean == pytest.approx(tenure.mean())
+    assert numbers.quantiles[0.5] == pytest.approx(np.quantile(tenure, 0.5))
+    assert (numbers.distinct, numbers.top) == (None, [])
+    region = by_name[("region", CATEGORICAL)]
+    counts = Counter(str(r) for r in regions)
+    assert (region.count, region.distinct) == (300, 5)
+    assert (region.mean, region.quantiles) == (None, {})
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    assert region.top == ranked[:3]
+    plan = by_name[("plan", CATEGORICAL)]
+    assert (plan.count, plan.distinct) == (120, 2)
+    assert sorted(plan.top) == sorted(Counter(str(p) for p in plans).items())
+    assert by_name[("f0", "numerical")].count == 1
