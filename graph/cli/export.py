@@ -20,7 +20,8 @@ __all__ = ["export"]
 def export(
     settings: Settings, since: str, until: str, model: str | None, fmt: str, out: str
 ) -> int:
-    """Stream the range to ``out`` with a rich progress bar."""
+    """Stream the range to ``out`` with a rich progress bar; ``CommandError`` (one line) when
+    the range's rows cannot be one table (``db.export.ExportConflict``)."""
     from rich.progress import Progress
 
     start, end = _date("--since", since), _date("--until", until)
@@ -31,19 +32,22 @@ def export(
         async with open_database(settings.database_url) as engine:
             sessions = db.make_sessionmaker(engine)
             async with sessions() as session:
-                total = await queries.count_export_rows(
-                    session, since=start, until=end, model_name=model
-                )
+                plan = await queries.plan_export(session, since=start, until=end, model_name=model)
             with Progress() as progress:
-                task = progress.add_task(f"exporting to {out}", total=total)
+                task = progress.add_task(f"exporting to {out}", total=plan.total)
                 async with sessions() as session:
                     batches = queries.stream_export_rows(
                         session, since=start, until=end, model_name=model
                     )
                     writer = write_parquet if fmt == "parquet" else write_csv
-                    return await writer(batches, Path(out), lambda n: progress.advance(task, n))
+                    return await writer(
+                        plan, batches, Path(out), lambda n: progress.advance(task, n)
+                    )
 
-    count = asyncio.run(main())
+    try:
+        count = asyncio.run(main())
+    except queries.ExportConflict as exc:
+        raise CommandError(f"cannot export the range as one table: {exc}") from None
     print(f"{count} rows written to {out}")
     return 0
 

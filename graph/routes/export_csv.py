@@ -30,13 +30,18 @@ async def export_csv(request: Request) -> Response:
         )
     model = request.query_params.get("model")
     sessions: db.Sessions = request.state.sessions
+    async with sessions() as session:
+        try:
+            plan = await queries.plan_export(session, since=since, until=until, model_name=model)
+        except queries.ExportConflict as exc:
+            return JSONResponse({"error": str(exc), "code": BadUserInput.code}, status_code=400)
 
     async def body() -> AsyncIterator[str]:
         async with sessions() as session:
             batches = queries.stream_export_rows(
                 session, since=since, until=until, model_name=model
             )
-            async for chunk in csv_chunks(batches):
+            async for chunk in csv_chunks(plan, batches):
                 yield chunk
 
     return StreamingResponse(body(), media_type="text/csv")

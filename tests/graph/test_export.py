@@ -1,13 +1,14 @@
-"""Export round trips: Parquet read back with pyarrow and the streamed CSV equal stored rows."""
+"""Export round trips: Parquet read back with pyarrow and the streamed CSV equal stored rows,
+one column per feature and per class."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -39,12 +40,14 @@ async def _store(session: AsyncSession) -> list[dict[str, object]]:
     await session.flush()
     await actuals.record_actuals(session, labels=[(rows[3].id, "a")])
     await session.commit()
+    # Stored without a schema: the features are named by position.
     return [
         {
             "id": str(r.id),
-            "features": r.features,
+            **{f"f{i}": value for i, value in enumerate(r.features)},
             "label": r.label,
-            "probabilities": r.probabilities,
+            "proba_a": (r.probabilities or {}).get("a"),
+            "proba_b": (r.probabilities or {}).get("b"),
             "latency_ms": r.latency_ms,
             "request_id": r.request_id,
             "actual": "a" if r is rows[3] else None,
@@ -53,30 +56,28 @@ async def _store(session: AsyncSession) -> list[dict[str, object]]:
     ]
 
 
+def _plan(session: AsyncSession) -> Any:
+    return queries.plan_export(session, since=T0, until=T0 + timedelta(days=1))
+
+
 async def test_parquet_round_trip(session: AsyncSession, tmp_path: Path) -> None:
     expected = await _store(session)
     path = tmp_path / "out.parquet"
     seen: list[int] = []
+    plan = await _plan(session)
     batches = queries.stream_export_rows(
         session, since=T0, until=T0 + timedelta(days=1), batch_size=10
     )
-    assert await write_parquet(batches, path, seen.append) == 25
+    assert await write_parquet(plan, batches, path, seen.append) == 25
     assert seen == [10, 10, 5]
-    table = pq.read_table(path).to_pylist()
-    got = [
-        {
-            "id": r["id"],
-            "features": r["features"],
-            "label": r["label"],
-            "probabilities": json.loads(r["probabilities"]) if r["probabilities"] else None,
-            "latency_ms": r["latency_ms"],
-            "request_id": r["request_id"],
-            "actual": r["actual"],
-        }
-        for r in table
-    ]
+    table = pq.read_table(path)
+    assert table.column_names == [
+        "id", "created_at", "model_name", "model_version", "request_id", "row_index",
+        "f0", "f1", "f2", "f3", "label", "proba_a", "proba_b", "latency_ms", "actual",
+    ]  # fmt: skip
+    got = [{key: r[key] for key in expected[0]} for r in table.to_pylist()]
     assert got == expected
-    assert table[0]["created_at"] == T0
+    assert table.to_pylist()[0]["created_at"] == T0
 
 
 async def test_csv_download_round_trip(app_client: AppClient, session: AsyncSession) -> None:
@@ -91,7 +92,9 @@ async def test_csv_download_round_trip(app_client: AppClient, session: AsyncSess
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["id"] for r in rows] == [e["id"] for e in expected]
-    assert [json.loads(r["features"]) for r in rows] == [e["features"] for e in expected]
+    for got, want in zip(rows, expected, strict=True):
+        assert [float(got[f"f{i}"]) for i in range(4)] == [want[f"f{i}"] for i in range(4)]
+        assert (float(got["proba_b"]) if got["proba_b"] else None) == want["proba_b"]
     assert [r["actual"] or None for r in rows] == [e["actual"] for e in expected]
     assert bad.status_code == 400
 
