@@ -110,3 +110,23 @@ async def test_dashboard_queries_only_exported_metrics(app_client: AppClient) ->
     assert len(quantiles) == 4, "p50 and p95 of the model call and of the database write"
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_drift_panels_keep_the_gauges_labels_and_show_feature_names() -> None:
+    from graph.metrics import DRIFT_DETECTED, DRIFT_SCORE
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    gauges = {"mlgraph_drift_score": DRIFT_SCORE, "mlgraph_drift_detected": DRIFT_DETECTED}
+    seen = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name, gauge in gauges.items():
+                if name not in target["expr"]:
+                    continue
+                seen.add(name)
+                (grouped,) = re.findall(r"by \(([^)]*)\)", target["expr"])
+                labels = {label.strip() for label in grouped.split(",")}
+                # Grouping by every label keeps each column a series of its own.
+                assert labels == set(gauge._labelnames), target["expr"]
+                assert "{{name}}" in target["legendFormat"]
+    assert seen == set(gauges)

@@ -275,8 +275,11 @@ async def test_drift_query_sets_the_gauges(app_client: AppClient, session: Async
         body = await graphql(client, query, m=model, **windows)
         assert body["data"]["drift"]["status"] == "DRIFTED"
         after = await _drift_samples(client, model)
+        names = await _drift_names(client, model)
         body = await graphql(client, query, m=model, test="PSI", **windows)
         psi = await _drift_samples(client, model)
+    # Each series names its feature: the rows were stored without a schema, so by position.
+    assert names == {("0", "f0"), ("1", "f1"), ("label", "label")}
     assert after[("mlgraph_drift_detected", "1", None)] == 1
     assert after[("mlgraph_drift_detected", "0", None)] == 0
     assert after[("mlgraph_drift_score", "1", "ks")] < 0.05
@@ -287,6 +290,16 @@ async def test_drift_query_sets_the_gauges(app_client: AppClient, session: Async
         ("mlgraph_drift_score", "0", "psi"),
         ("mlgraph_drift_score", "1", "psi"),
         ("mlgraph_drift_score", "label", "ztest"),
+    }
+
+
+async def _drift_names(client: Any, model: str) -> set[tuple[str, str]]:
+    response = await client.get("/metrics")
+    return {
+        (sample.labels["feature"], sample.labels["name"])
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("mlgraph_drift_") and sample.labels.get("model") == model
     }
 
 
