@@ -163,8 +163,20 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServ
 
 @pytest.fixture(scope="session")
 def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    """A real MLServer (Open Inference Protocol) serving the iris model as ``iris``."""
+    """A real MLServer (Open Inference Protocol) serving the iris model as ``iris`` and the
+    churn pipeline (named numerical and categorical features) as ``churn``."""
     server = start_mlserver(tmp_path_factory.mktemp("mlserver"), version="iris-v2-test-1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def churn_seldon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """The real seldon-core microservice serving ``ChurnClassifier`` (deploy/model/), a
+    scikit-learn Pipeline over two numerical and two categorical features."""
+    server = start_seldon(
+        tmp_path_factory.mktemp("churn"), version="churn-test-1", model_class="ChurnClassifier"
+    )
     yield server
     server.stop()
 
