@@ -9,6 +9,7 @@ and ``f0``, ``f1``, ... otherwise.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -59,11 +60,12 @@ def positional(width: int) -> Columns:
     return tuple(Column(f"f{i}") for i in range(width))
 
 
-def schema_id(model_name: str, columns: Sequence[Column]) -> int:
+@functools.lru_cache(maxsize=1024)
+def schema_id(model_name: str, columns: tuple[Column, ...]) -> int:
     """The id of a model's schema: the first 8 bytes of a SHA-256 of both, as a signed BIGINT.
 
     Derived rather than allocated, so a process knows the id without a round trip and every
-    process stores the same schema under the same id.
+    process stores the same schema under the same id. Remembered: every call stores one.
     """
     canonical = json.dumps(
         [model_name, [[c.name, c.kind] for c in columns]], ensure_ascii=False, separators=(",", ":")

@@ -150,8 +150,10 @@ def fit_batch(
                 "(rows or mixedRows), or configure its features (MLGRAPH_MODELS)",
                 argument="records",
             )
+        expected = set(schema.names)
         positional = [
-            _from_record(i, record, schema, model_name) for i, record in enumerate(batch.records)
+            _from_record(i, record, schema, expected, model_name)
+            for i, record in enumerate(batch.records)
         ]
     else:
         assert batch.rows is not None
@@ -173,19 +175,83 @@ def fit_batch(
             for value in positional[0]
         ]
         target = FeatureSchema.positional(len(kinds), kinds)
-    checked = [
-        [
-            _value(index, feature, value, argument, max_length, known=schema is not None)
-            for feature, value in zip(target.features, row, strict=True)
-        ]
-        for index, row in enumerate(positional)
-    ]
+    checked = _fits(positional, target, max_length)
+    if checked is None:
+        # Something may not fit: check value by value, to say which and why.
+        checked = _check_values(positional, target, argument, max_length, known=schema is not None)
     return CheckedRows(checked, target)
 
 
+def _check_values(
+    rows: list[list[object]], schema: FeatureSchema, argument: str, max_length: int, *, known: bool
+) -> list[list[FeatureValue]]:
+    return [
+        [
+            _value(index, feature, value, argument, max_length, known=known)
+            for feature, value in zip(schema.features, row, strict=True)
+        ]
+        for index, row in enumerate(rows)
+    ]
+
+
+def _fits(
+    rows: list[list[object]], schema: FeatureSchema, max_length: int
+) -> list[list[FeatureValue]] | None:
+    """The rows, numbers as floats, when every value fits; ``None`` when one may not.
+
+    The common case checked column by column with C-speed builtins (a value at a time cost
+    about 2 µs, 8 ms for a batch of 1000 rows of 4); ``None`` sends the batch to the slow
+    check, which names the row and the feature.
+    """
+    columns: list[list[Any]] = []
+    converted = False
+    for index, feature in enumerate(schema.features):
+        column: list[Any] = [row[index] for row in rows]
+        if feature.kind is FeatureKind.CATEGORICAL:
+            if not all(type(v) is str for v in column):
+                return None
+            if max(map(len, column)) > max_length or any("\x00" in v for v in column):
+                return None
+            if not all(v.isascii() for v in column) and not _encodable(column):
+                return None
+        else:
+            if not all(type(v) is float for v in column):
+                if not all(type(v) is float or type(v) is int for v in column):
+                    return None
+                try:
+                    column = list(map(float, column))
+                except OverflowError:
+                    return None
+                converted = True
+            # inf and nan make the sum non-finite; so can finite values that overflow it, which
+            # the slow check then passes.
+            if not math.isfinite(sum(column)):
+                return None
+        columns.append(column)
+    if not converted:
+        return rows  # type: ignore[return-value]  # every value checked above
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _encodable(texts: list[str]) -> bool:
+    try:
+        for text in texts:
+            text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _from_record(
-    index: int, record: Mapping[str, object], schema: FeatureSchema, model_name: str
+    index: int,
+    record: Mapping[str, object],
+    schema: FeatureSchema,
+    expected: set[str],
+    model_name: str,
 ) -> list[object]:
+    names = schema.names
+    if record.keys() == expected and not getattr(record, "duplicates", ()):
+        return [record[name] for name in names]
     for name in getattr(record, "duplicates", ()):
         raise BadUserInput(
             f"row {index}: feature {name!r} is given more than once",
@@ -193,9 +259,8 @@ def _from_record(
             row=index,
             feature=name,
         )
-    names = set(schema.names)
     for name in record:
-        if name not in names:
+        if name not in expected:
             raise BadUserInput(
                 f"row {index}: model {model_name!r} has no feature {name[:200]!r}; "
                 f"its features are {_list(schema.names)}",
@@ -247,7 +312,7 @@ def _value(
             raise refuse(
                 "is categorical: send strings in mixedRows or records (rows holds numbers)"
             )
-        raise refuse(f'is categorical: send a string, e.g. "{value:g}", not a number')
+        raise refuse(f'is categorical: send a string, e.g. "{_number_text(value)}", not a number')
     if len(value) > max_length:
         raise refuse(f"is longer than {max_length} characters")
     if "\x00" in value:
@@ -257,6 +322,13 @@ def _value(
     except UnicodeEncodeError:
         raise refuse("holds text that is not valid Unicode (a lone surrogate)") from None
     return value
+
+
+def _number_text(value: float) -> str:
+    # Huge integers have no useful text (and past 4300 digits Python refuses to make one).
+    if isinstance(value, int) and not -(10**18) < value < 10**18:
+        return "…"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _list(names: Sequence[str], limit: int = 20) -> str:
