@@ -200,3 +200,73 @@ async def test_the_drift_query_on_stored_rows_agrees(
     # One drifted column in four: mlgraph's report says so; Evidently's dataset does not drift.
     assert report["status"] == "DRIFTED"
     assert (theirs["number_of_drifted_columns"], theirs["dataset_drift"]) == (1, False)
+
+
+DRIFT_BY_NAME = """
+query($m: String!, $ref: TimeWindow!, $cur: TimeWindow!) {
+  drift(modelName: $m, reference: $ref, current: $cur) {
+    status features { name kind test value threshold drifted }
+    label { test value threshold drifted }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in DATASET_CASES if c.categorical], ids=lambda case: case.id
+)
+async def test_the_drift_query_on_named_mixed_rows_agrees(
+    app_client: AppClient, session: AsyncSession, evidently: Any, case: DatasetCase
+) -> None:
+    """Rows of numbers and categories stored under their schema and read back by name: the
+    ``drift`` query agrees with Evidently's Report column by column."""
+    from db import features
+
+    names = [*case.numerical, *case.categorical]
+    schema = tuple(
+        features.Column(
+            name, features.NUMERICAL if name in case.numerical else features.CATEGORICAL
+        )
+        for name in names
+    )
+    key = features.schema_id("shop", schema)
+    await features.ensure_schemas(session, schemas={key: ("shop", schema)})
+    starts = {
+        "reference": datetime(2026, 3, 2, tzinfo=UTC),
+        "current": datetime(2026, 3, 3, tzinfo=UTC),
+    }
+    for window, frame in (("reference", case.reference), ("current", case.current)):
+        for i, label in enumerate(frame["label"]):
+            await create_random_prediction(
+                session,
+                created_at=starts[window] + timedelta(seconds=i),
+                model_name="shop",
+                label=label,
+                features=[frame[name][i] for name in names],
+                schema_id=key,
+            )
+    await session.commit()
+    windows = {
+        name: {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()}
+        for name, start in starts.items()
+    }
+    async with app_client() as client:
+        body = await graphql(
+            client, DRIFT_BY_NAME, m="shop", ref=windows["reference"], cur=windows["current"]
+        )
+    assert "errors" not in body, body
+    report = body["data"]["drift"]
+    theirs = evidently["datasets"][case.id]
+    columns = {feature["name"]: feature for feature in report["features"]}
+    assert [f["name"] for f in report["features"]] == names
+    evidently_kinds = {"num": "NUMERICAL", "cat": "CATEGORICAL"}
+    for name, ours in columns.items():
+        figure = theirs["columns"][name]
+        assert ours["kind"] == evidently_kinds[figure["kind"]]
+        assert ours["test"] == figure["test"].upper()
+        assert agree(ours["value"], figure["value"]), (name, ours["value"], figure["value"])
+        assert (ours["threshold"], ours["drifted"]) == (figure["threshold"], figure["drifted"])
+    label = theirs["columns"]["label"]
+    assert report["label"]["test"] == label["test"].upper()
+    assert agree(report["label"]["value"], label["value"])
+    assert report["label"]["drifted"] == label["drifted"]
