@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import db
 from db import features as stored
 from graph.errors import BadUserInput
 from graph.settings import Features
@@ -26,7 +25,6 @@ __all__ = [
     "CheckedRows",
     "DuplicateKeys",
     "fit_batch",
-    "from_columns",
     "read_batch",
     "schema_from_settings",
     "to_columns",
@@ -57,10 +55,6 @@ def schema_from_settings(features: Features | None) -> FeatureSchema | None:
 
 def to_columns(schema: FeatureSchema) -> stored.Columns:
     return tuple(stored.Column(f.name, f.kind.value) for f in schema.features)
-
-
-def from_columns(columns: Sequence[stored.Column]) -> list[Feature]:
-    return [Feature(c.name, FeatureKind(c.kind)) for c in columns]
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +328,3 @@ def _number_text(value: float) -> str:
 def _list(names: Sequence[str], limit: int = 20) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
-
-
-def stored_schema(row: db.Prediction, catalog: stored.Catalog) -> stored.Columns:
-    """The names and kinds of a stored row's values (its schema, or how old rows are named)."""
-    return catalog.columns(row.model_name, row.schema_id, len(row.features))
