@@ -9,6 +9,7 @@ protocol is spoken by the ``seldon-core`` Python microservice and, behind an ing
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
@@ -69,6 +70,7 @@ class SeldonClient:
         self._version = version
         self._metadata: ModelMetadata | None = None
         self._metadata_asked = False
+        self._metadata_lock = asyncio.Lock()
         self._class_names = list(class_names) if class_names else None
         self._timeout = httpx.Timeout(timeout)
         self._health_url = self._base + health_path
@@ -107,11 +109,15 @@ class SeldonClient:
 
     async def _version_from_metadata(self) -> str:
         # Asked at most once per client unless metadata() was read: a model without a metadata
-        # endpoint must not cost a second request on every prediction.
+        # endpoint must not cost a second request on every prediction. Calls that answer while
+        # that first ask is under way wait for it, rather than recording "unknown" for a
+        # version about to be known.
         if self._metadata is None and not self._metadata_asked:
-            self._metadata_asked = True
-            with contextlib.suppress(ModelError):
-                await self.metadata()
+            async with self._metadata_lock:
+                if self._metadata is None and not self._metadata_asked:
+                    with contextlib.suppress(ModelError):
+                        await self.metadata()
+                    self._metadata_asked = True
         versions = self._metadata.versions if self._metadata is not None else ()
         return versions[0] if versions and versions[0] else UNKNOWN_VERSION
 

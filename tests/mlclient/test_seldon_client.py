@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -37,6 +38,16 @@ async def test_predicts_iris_classes_with_probabilities(model_server: ModelServe
     # Read from the model's own metadata endpoint (the fixture starts it as iris-test-1).
     assert output.model_version == "iris-test-1"
     assert output.latency_ms > 0
+
+
+async def test_concurrent_first_calls_all_get_the_version_from_metadata(
+    model_server: ModelServer,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        client = SeldonClient(http, name="iris", base_url=model_server.url)
+        outputs = await asyncio.gather(*(client.predict(IRIS_ROWS[:1]) for _ in range(8)))
+    # None answered before the one metadata request did, and none recorded "unknown".
+    assert {output.model_version for output in outputs} == {"iris-test-1"}
 
 
 async def test_configured_version_wins(model_server: ModelServer) -> None:
