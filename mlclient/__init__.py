@@ -4,6 +4,7 @@ Nothing here knows about GraphQL or the database: a client takes a shared ``http
 and plain arguments, and returns plain data or raises ``mlclient.errors.ModelError``.
 """
 
+from mlclient.batching import BatchingClient
 from mlclient.client import ModelClient
 from mlclient.errors import (
     BadModelResponse,
@@ -31,6 +32,7 @@ from mlclient.v2 import V2Client
 
 __all__ = [
     "BadModelResponse",
+    "BatchingClient",
     "CircuitBreaker",
     "Feature",
     "FeatureKind",
