@@ -11,12 +11,10 @@ must hold exactly the acknowledged predictions, once each, and nothing for calls
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pwd
 import random
 import shutil
-import signal
 import subprocess
 import tempfile
 import uuid
@@ -31,9 +29,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from scripts.modelserver import ModelServer, free_port, start_seldon
+from scripts.modelserver import free_port
 from tests.utils.api import CLASSIFY
 from tests.utils.migrations import migrate
+from tests.utils.processes import RestartableSeldon
 from tests.utils.serve import run_mlgraph
 
 pytestmark = pytest.mark.model_server
@@ -122,52 +121,9 @@ def cluster() -> Iterator[Cluster]:
 # --- the model server, killed and restarted on one port ----------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-@dataclass
-class Model:
-    """The current seldon-core server; ``kill`` takes down its whole process tree at once."""
-
-    workdir: Path
-    port: int
-    server: ModelServer | None = None
-    generation: int = 0
-
-    def start(self) -> None:
-        self.generation += 1
-        workdir = self.workdir / f"seldon-{self.generation}"
-        workdir.mkdir()
-        self.server = start_seldon(workdir, port=self.port, version="faults-1")
-
-    def kill(self) -> None:
-        if self.server is None:
-            return
-        # seldon-core forks workers (and a metrics process); SIGKILL to the parent alone would
-        # leave them serving the port, so every process in the tree goes at the same moment.
-        for pid in [self.server.process.pid, *_descendants(self.server.process.pid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.server.process.wait(timeout=15)
-        self.server = None
-
-
 @pytest.fixture
-def model(tmp_path: Path) -> Iterator[Model]:
-    model = Model(tmp_path, free_port())
+def model(tmp_path: Path) -> Iterator[RestartableSeldon]:
+    model = RestartableSeldon(tmp_path, free_port())
     try:
         model.start()
         yield model
@@ -179,7 +135,7 @@ def model(tmp_path: Path) -> Iterator[Model]:
 
 
 @pytest.fixture
-def mlgraph(cluster: Cluster, model: Model, tmp_path: Path) -> Iterator[str]:
+def mlgraph(cluster: Cluster, model: RestartableSeldon, tmp_path: Path) -> Iterator[str]:
     """``mlgraph serve`` on a free port against the cluster and the model; yields its URL."""
     log = tmp_path / "mlgraph.log"
     try:
@@ -277,7 +233,7 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"gave up waiting: {what}")
 
 
-async def _chaos(model: Model, cluster: Cluster, ledger: Ledger) -> None:
+async def _chaos(model: RestartableSeldon, cluster: Cluster, ledger: Ledger) -> None:
     def acknowledged_after(count: int) -> Callable[[], bool]:
         return lambda: ledger.acknowledged >= count + CLIENTS
 
@@ -304,7 +260,7 @@ async def _stored(url: str) -> list[tuple[str | None, int, str]]:
 
 
 async def test_acknowledged_predictions_survive_model_and_database_restarts(
-    cluster: Cluster, model: Model, mlgraph: str, capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, model: RestartableSeldon, mlgraph: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ledger = Ledger()
     stop = asyncio.Event()
