@@ -154,6 +154,16 @@ class BatchingClient:
     async def ready(self) -> bool:
         return await self.inner.ready()
 
+    @property
+    def in_flight(self) -> int:
+        """Model calls under way now."""
+        return self._in_flight
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a model call to carry them."""
+        return len(self._queue)
+
     # --- when batches go ------------------------------------------------------------------
 
     def _dispatch_idle(self) -> None:
@@ -195,9 +205,10 @@ class BatchingClient:
             # The calls left behind fill another batch: it goes too.
             self._dispatch(key)
         self._in_flight += 1
-        # In the first caller's context: its trace (and request id) is the batch's, as a lone
-        # call's is its own.
-        task = asyncio.get_running_loop().create_task(self._send(batch), context=batch[0].context)
+        # In (a copy of) the first caller's context: its trace and request id are the batch's,
+        # as a lone call's are its own; the callers' own contexts stay free for around_call.
+        context = batch[0].context.copy()
+        task = asyncio.get_running_loop().create_task(self._send(batch), context=context)
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
