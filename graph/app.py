@@ -174,7 +174,11 @@ def create_app(
                     "engine": engine,
                     "schema": schema,
                     "sessions": sessions,
-                    "models": build_registry(settings, http),
+                    "models": build_registry(
+                        settings,
+                        http,
+                        model_call_span=tracing.model_call if tracing is not None else None,
+                    ),
                     "authenticator": Authenticator(
                         sessions,
                         production=settings.environment == "production",

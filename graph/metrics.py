@@ -34,7 +34,9 @@ __all__ = [
     "DRIFT_SCORE",
     "LIVE_DROPPED",
     "LIVE_SUBSCRIBERS",
+    "MODEL_BATCH_WAIT_SECONDS",
     "MODEL_ERRORS",
+    "MODEL_ROWS_PER_CALL",
     "OPERATIONS",
     "PREDICTIONS",
     "REGISTRY",
@@ -71,6 +73,20 @@ CLASSIFY_CALLS_PER_COMMIT = Histogram(
     "mlgraph_classify_calls_per_commit",
     "Classify calls stored by one transaction (group commit: above 1 when calls arrive together).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+MODEL_ROWS_PER_CALL = Histogram(
+    "mlgraph_model_rows_per_call",
+    "Rows sent in one model request (several classify calls' rows when batching coalesced them).",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    registry=REGISTRY,
+)
+MODEL_BATCH_WAIT_SECONDS = Histogram(
+    "mlgraph_model_batch_wait_seconds",
+    "Time a classify call waited for its model request to go (0: the model was idle).",
+    ["model"],
+    buckets=(0, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
     registry=REGISTRY,
 )
 PREDICTIONS = Counter(

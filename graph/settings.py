@@ -100,6 +100,13 @@ class ModelSettings(BaseModel):
     )
     health_path: str = Field(default="/health/ping", description="Seldon v1 readiness path")
     headers: dict[str, str] = Field(default_factory=dict, description="e.g. Seldon-Model")
+    batching: bool | None = Field(default=None, description="default: MLGRAPH_MODEL_BATCHING")
+    max_batch_rows: int | None = Field(
+        default=None, ge=1, description="rows per model call; default: MLGRAPH_MODEL_MAX_BATCH_ROWS"
+    )
+    max_wait: float | None = Field(
+        default=None, ge=0, description="seconds; default: MLGRAPH_MODEL_MAX_WAIT"
+    )
 
     @field_validator("features")
     @classmethod
@@ -146,6 +153,15 @@ class Settings(BaseSettings):
         default=None, description="JSON: a count, or the features (see MLGRAPH_MODELS)"
     )
     model_probabilities: bool = True
+    # Adaptive batching (mlclient/batching.py): concurrent classify calls to one model share
+    # one model request. Per model in MLGRAPH_MODELS as batching / max_batch_rows / max_wait.
+    model_batching: bool = Field(default=True, description="coalesce concurrent model calls")
+    model_max_batch_rows: int = Field(
+        default=256, ge=1, description="rows per model request (not MLGRAPH_MAX_BATCH_ROWS)"
+    )
+    model_max_wait: float = Field(
+        default=0.01, ge=0, description="seconds a call waits for the call in flight, at most"
+    )
     models: list[ModelSettings] = Field(
         default_factory=list,
         description="several models as a JSON list; replaces the single MLGRAPH_MODEL_* model",

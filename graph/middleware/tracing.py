@@ -5,9 +5,11 @@ Tracing is on when ``OTEL_TRACES_EXPORTER`` (other than ``none``),
 ``OTEL_SDK_DISABLED`` is not ``true``. Off, nothing from OpenTelemetry is even imported (it is
 the optional extra ``mlgraph[tracing]``), so the hot path pays nothing.
 
-On, each request gets a server span (ASGI; probes and ``/metrics`` excluded), each model call a
-client span (httpx) whose ``traceparent`` header carries the trace to the model server, and each
-database statement a span (SQLAlchemy), all in the request's trace. Exporters:
+On, each request gets a server span (ASGI; probes and ``/metrics`` excluded), each model request
+a ``model call`` span linking every classify call whose rows it carries (adaptive batching) with
+an httpx client span whose ``traceparent`` header carries the trace to the model server, and each
+database statement a span (SQLAlchemy), all in the request's trace (a batch's: the first
+caller's). Exporters:
 ``OTEL_TRACES_EXPORTER=otlp`` (the default; OTLP over HTTP/protobuf, configured by the SDK's own
 ``OTEL_EXPORTER_OTLP_*`` variables, e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318``)
 and ``console``. ``OTEL_SERVICE_NAME`` defaults to ``mlgraph``.
@@ -18,6 +20,9 @@ a process (the tests) may build several apps, and the global provider can be set
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +79,33 @@ class Tracing:
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
         HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider)
+
+    @contextmanager
+    def model_call(
+        self, model: str, callers: Sequence[contextvars.Context], rows: int
+    ) -> Iterator[None]:
+        """A span around one model request that may carry several classify calls' rows
+        (adaptive batching, mlclient/batching.py): the child of the first caller's span, as
+        a lone call's is, with a link to each caller's span, so every caller's trace leads to
+        the request that answered it. The httpx client span is its child."""
+        from opentelemetry import trace
+
+        links = []
+        for caller in callers:
+            context = caller.run(trace.get_current_span).get_span_context()
+            if context.is_valid:
+                links.append(trace.Link(context))
+        tracer = self.provider.get_tracer("mlgraph")
+        with tracer.start_as_current_span(
+            "model call",
+            links=links,
+            attributes={
+                "mlgraph.model": model,
+                "mlgraph.batch.calls": len(callers),
+                "mlgraph.batch.rows": rows,
+            },
+        ):
+            yield
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         """A span per statement on this engine.

@@ -3,6 +3,7 @@ variables ask for it; nothing at all, not even an import, when they don't."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from opentelemetry.trace import SpanKind
 from graph.app import create_app
 from graph.middleware.tracing import configure_tracing, tracing_requested
 from graph.settings import Settings
-from tests.utils.api import CLASSIFY, IRIS_ROWS
+from scripts.modelserver import ModelServer
+from tests.utils.api import CLASSIFY, IRIS_ROWS, graphql
 from tests.utils.serve import stub_model
 
 OTEL_VARIABLES = (
@@ -103,6 +105,42 @@ async def test_classify_is_one_trace_across_request_model_and_database(
     )
     assert int(flags, 16) & 1, "sampled"
     assert server.resource.attributes["service.name"] == "mlgraph"
+
+
+async def test_a_batched_model_call_links_every_caller_s_trace(
+    database_url: str, model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    exporter = InMemorySpanExporter()
+    settings = Settings(database_url=database_url, model_url=model_server.url, model_max_wait=60)
+    app = create_app(settings, span_exporter=exporter)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mlgraph") as client:
+            bodies = await asyncio.gather(
+                *(graphql(client, CLASSIFY, rows=[row]) for row in IRIS_ROWS * 4)
+            )
+    assert all("errors" not in body for body in bodies)
+    spans = exporter.get_finished_spans()
+
+    callers = {s.context.trace_id for s in spans if s.kind is SpanKind.SERVER}
+    assert len(callers) == 12
+    calls = [s for s in spans if s.name == "model call"]
+    # Every caller's rows went in some model call; fewer calls than callers: some were shared.
+    shared = [int(str((s.attributes or {})["mlgraph.batch.calls"])) for s in calls]
+    assert sum(shared) == 12
+    assert len(calls) < 12
+    linked = set()
+    for call in calls:
+        traces = [link.context.trace_id for link in call.links]
+        assert len(traces) == (call.attributes or {})["mlgraph.batch.calls"]
+        assert call.context.trace_id == traces[0]  # a child of its first caller's request
+        linked.update(traces)
+    assert linked == callers
+    by_id = {s.context.span_id: s for s in spans}
+    for http in (s for s in spans if _scope(s) == "opentelemetry.instrumentation.httpx"):
+        assert http.parent is not None
+        assert by_id[http.parent.span_id].name == "model call"
 
 
 async def test_without_the_variables_nothing_is_traced(database_url: str) -> None:
