@@ -16,6 +16,7 @@ from graph.auth import CanPredict
 from graph.context import Context
 from graph.errors import Conflict, StorageUnavailable, from_model_error
 from graph.features import fit_batch, read_batch, to_columns
+from graph.inputs import plain_input
 from graph.types.features import FeatureRecord, FeatureValue
 from graph.types.prediction import Prediction
 from graph.validation import check_labels, check_text
@@ -24,6 +25,8 @@ from mlclient import FeatureValue as Value
 __all__ = ["ClassifyInput", "ClassifyMutations", "ClassifyResult"]
 
 
+# Built without Strawberry's per-element conversion of rows (graph/inputs.py).
+@plain_input
 @strawberry.input(
     description="Rows to classify in one call: exactly one of rows, mixedRows or records."
 )
