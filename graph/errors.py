@@ -11,8 +11,9 @@
     ├── StorageUnavailable   STORAGE_UNAVAILABLE  database failed; retry with the same request id
     └── DatabaseNotMigrated  DATABASE_NOT_MIGRATED  the schema is behind: run `mlgraph migrate`
 
-``ErrorCodes`` (a schema extension) puts each error's code into the response; while the schema
-is behind, a failed query says so instead of "unavailable" (no retry helps). GraphQL's own
+``with_code`` (applied to every result by graph/operation.py) puts each error's code into the
+response; while the schema is behind, a failed query says so instead of "unavailable" (no retry
+helps). GraphQL's own
 parse and validation errors get ``GRAPHQL_PARSE_FAILED`` / ``GRAPHQL_VALIDATION_FAILED``, bad
 variables ``BAD_USER_INPUT``, and anything unexpected is logged and masked as ``INTERNAL``.
 """
@@ -20,12 +21,10 @@ variables ``BAD_USER_INPUT``, and anything unexpected is logged and masked as ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError
-from strawberry.extensions import SchemaExtension
 
 import db
 import mlclient
@@ -37,7 +36,6 @@ __all__ = [
     "BadUserInput",
     "Conflict",
     "DatabaseNotMigrated",
-    "ErrorCodes",
     "ModelUnavailable",
     "NotFound",
     "StorageUnavailable",
@@ -60,7 +58,7 @@ class AppError(Exception):
         super().__init__(message)
         # graphql-core copies an original error's ``extensions`` into the GraphQLError it
         # wraps it in: the code then travels on every path, subscriptions over WebSocket
-        # included, not only through the ErrorCodes extension.
+        # included, not only through graph/operation.py's hook.
         self.extensions = {**extensions, "code": self.code}
 
 
@@ -126,18 +124,6 @@ def from_model_error(error: mlclient.ModelError) -> AppError:
     if isinstance(error, mlclient.ModelUnavailable):
         return ModelUnavailable(str(error))
     return BadModelResponse(str(error))
-
-
-class ErrorCodes(SchemaExtension):
-    """Give every error in a result an ``extensions.code``; mask the unexpected ones."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            problem = getattr(self.execution_context.context, "schema_problem", None)
-            result.errors = [with_code(error, schema_problem=problem) for error in errors]
 
 
 def with_code(error: GraphQLError, *, schema_problem: str | None = None) -> GraphQLError:

@@ -7,8 +7,8 @@ mode) so a scrape sums every worker instead of seeing whichever one answered.
 
 from __future__ import annotations
 
+import collections
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
 
 from monitoring.drift import StatTest
 
@@ -40,8 +39,12 @@ __all__ = [
     "OPERATIONS",
     "PREDICTIONS",
     "REGISTRY",
-    "OperationMetrics",
+    "count_predictions",
+    "observe_model_call",
+    "observe_write",
+    "outcome",
     "record_drift",
+    "record_operation",
     "watch_pool",
 ]
 
@@ -133,6 +136,35 @@ DRIFT_DETECTED = Gauge(
 )
 
 
+# Children of the labelled metrics the classify path updates, each looked up once: labels()
+# takes a lock and builds a key on every call (about 1 % of classify's CPU under load).
+_SERIES: dict[tuple[object, ...], Any] = {}
+
+
+def _series(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = metric.labels(*labels)
+    return series
+
+
+def observe_model_call(model: str, seconds: float) -> None:
+    """One classify call's model time (``mlgraph_classify_model_seconds``)."""
+    _series(CLASSIFY_MODEL_SECONDS, model).observe(seconds)
+
+
+def observe_write(model: str, seconds: float) -> None:
+    """One classify call's database write (``mlgraph_classify_db_seconds``)."""
+    _series(CLASSIFY_DB_SECONDS, model).observe(seconds)
+
+
+def count_predictions(model: str, labels: Iterable[str]) -> None:
+    """Stored predictions, by model and predicted label (the model's classes: a bounded set)."""
+    for label, count in collections.Counter(labels).items():
+        _series(PREDICTIONS, model, label).inc(count)
+
+
 def record_drift(model: str, features: Iterable[ColumnDrift], label: ColumnDrift) -> None:
     """Set the drift gauges from one drift computation (every tested column of ``model``)."""
     for column in [*features, label]:
@@ -174,22 +206,6 @@ REGISTRY.register(_POOL)
 def watch_pool(engine: AsyncEngine) -> None:
     """Report this engine's pool (the process's one engine) at ``/metrics``."""
     _POOL.engine = engine
-
-
-class OperationMetrics(SchemaExtension):
-    """Counts every operation by name and outcome; must come before ``ErrorCodes``."""
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        context = self.execution_context
-        errors = getattr(context.result, "errors", None) or []
-        record_operation(
-            getattr(context.context, "request", None),
-            context.operation_name or "anonymous",
-            outcome(errors),
-            graphql_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
 
 
 def outcome(errors: Sequence[GraphQLError]) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.errors import ErrorCodes
-from graph.metrics import OperationMetrics
-from graph.middleware.limits import limit_extensions
+from graph.middleware.limits import document_limits
+from graph.operation import OperationHooks
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
 from graph.resolvers.drift import DriftQueries
@@ -42,17 +43,17 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # ErrorCodes logs what is unexpected; expected errors (bad input, model down) are
+        # with_code logs what is unexpected; expected errors (bad input, model down) are
         # answers, not incidents, and must not fill the logs with tracebacks.
         return
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # Extensions exit in reverse order: ErrorCodes, last, sets the codes OperationMetrics counts.
+    # A factory: Strawberry makes one extension per operation, so each has its own context.
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*limit_extensions(settings), OperationMetrics, ErrorCodes],
+        extensions=[partial(OperationHooks, document_limits(settings))],
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -2,30 +2,24 @@
 
 Batch size, features per row and page size are checked by the resolvers (graph/validation.py);
 this module holds the ones that act before a resolver runs: the request body size (an ASGI
-middleware) and the document's depth, aliases and tokens (Strawberry's validation extensions).
+middleware) and the document's depth, aliases and tokens (``DocumentLimits``, applied to every
+operation by graph/operation.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache
 
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, QueryDepthLimiter
 
 from graph.settings import Settings
 
-__all__ = ["BodySizeLimit", "limit_code", "limit_extensions"]
+__all__ = ["BodySizeLimit", "DocumentLimits", "document_limits", "limit_code"]
 
 # Strawberry's and graphql-core's messages for each limit, and the code each one gets.
 _LIMIT_MESSAGES = {
@@ -36,28 +30,43 @@ _LIMIT_MESSAGES = {
 }
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Factories for the limiters and the parse/validation caches, in the order they must run.
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """What every operation's document is held to, and the caches that spare re-doing it.
 
-    Strawberry builds a fresh extension per operation from each factory. The depth and alias
-    limiters define a new validation rule class per instance, and ``ValidationCache`` keys on
-    the rule classes: so the rules are built once here and every operation reuses them, or
-    the cache would never hit (validation was about half of classify's CPU time, bench/).
+    Built once per schema and applied by graph/operation.py's ``OperationHooks``. The depth and
+    alias limiters of Strawberry define a new validation rule class per instance, and the
+    validation cache keys on the rule classes: so the rules are built once here, or the cache
+    would never hit (validation was about half of classify's CPU time, bench/).
     """
-    rules = [
+
+    max_tokens: int
+    rules: tuple[type[ASTValidationRule], ...]
+    # Bounded LRU caches: distinct query texts from the public cannot grow memory without limit.
+    parse: Callable[..., DocumentNode]
+    validate: Callable[
+        [GraphQLSchema, DocumentNode, tuple[type[ASTValidationRule], ...]], list[GraphQLError]
+    ]
+
+
+def document_limits(settings: Settings) -> DocumentLimits:
+    """The limits the settings ask for, with parse and validation caches of their own."""
+    # Strawberry's validate_document adds its own rules (Maybe, @oneOf) to ours, as its
+    # ValidationCache does.
+    from strawberry.schema.schema import validate_document
+
+    rules = (
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         *(DisableIntrospection().validation_rules if not settings.introspection else ()),
-    ]
-    return [
-        # Bounded: distinct query texts from the public cannot grow memory without limit.
-        # (A parse error raised from ParserCache's hook skips the extensions' exits: the view,
-        # GraphQLApp.process_result, codes those.)
-        partial(ParserCache, maxsize=settings.document_cache_size),
-        partial(ValidationCache, maxsize=settings.document_cache_size),
-        partial(AddValidationRules, rules),
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-    ]
+    )
+    size = settings.document_cache_size
+    return DocumentLimits(
+        max_tokens=settings.max_tokens,
+        rules=rules,
+        parse=lru_cache(maxsize=size)(parse),
+        validate=lru_cache(maxsize=size)(validate_document),
+    )
 
 
 def limit_code(message: str) -> str | None:

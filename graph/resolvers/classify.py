@@ -108,7 +108,7 @@ class ClassifyMutations:
             raise error from exc
         if known is None:
             model.learn(schema)
-        metrics.CLASSIFY_MODEL_SECONDS.labels(model_name).observe(output.latency_ms / 1000)
+        metrics.observe_model_call(model_name, output.latency_ms / 1000)
         check_labels(row.label for row in output.rows)
 
         call = queries.NewCall(
@@ -136,9 +136,8 @@ class ClassifyMutations:
                 "the model answered but the predictions could not be stored; "
                 "retry with the same requestId",
             ) from exc
-        metrics.CLASSIFY_DB_SECONDS.labels(model_name).observe(time.perf_counter() - started)
-        for row in written:
-            metrics.PREDICTIONS.labels(row.model_name, row.label).inc()
+        metrics.observe_write(model_name, time.perf_counter() - started)
+        metrics.count_predictions(output.model_name, (row.label for row in written))
         return ClassifyResult(predictions=[Prediction.from_row(r) for r in written], replayed=False)
 
 

@@ -1,4 +1,4 @@
-"""The plain-HTTP routes' errors: what ``ErrorCodes`` does for GraphQL, for one exception."""
+"""The plain-HTTP routes' errors: what ``with_code`` does for GraphQL, for one exception."""
 
 from __future__ import annotations
 
