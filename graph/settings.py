@@ -104,8 +104,8 @@ class ModelSettings(BaseModel):
     max_batch_rows: int | None = Field(
         default=None, ge=1, description="rows per model call; default: MLGRAPH_MODEL_MAX_BATCH_ROWS"
     )
-    max_wait: float | None = Field(
-        default=None, ge=0, description="seconds; default: MLGRAPH_MODEL_MAX_WAIT"
+    max_wait: Seconds | None = Field(
+        default=None, ge=0, description="a duration; default: MLGRAPH_MODEL_MAX_WAIT"
     )
 
     @field_validator("features")
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     model_max_batch_rows: int = Field(
         default=256, ge=1, description="rows per model request (not MLGRAPH_MAX_BATCH_ROWS)"
     )
-    model_max_wait: float = Field(
+    model_max_wait: Seconds = Field(
         default=0.01, ge=0, description="seconds a call waits for the call in flight, at most"
     )
     models: list[ModelSettings] = Field(

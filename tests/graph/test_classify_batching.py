@@ -195,10 +195,10 @@ async def test_batching_settings_reach_each_model(database_url: str) -> None:
     models = [
         {"name": "a", "url": "http://127.0.0.1:1"},
         {"name": "b", "url": "http://127.0.0.1:1", "batching": False, "max_batch_rows": 7,
-         "max_wait": 0.5},
+         "max_wait": "500ms"},
     ]  # fmt: skip
     async with _mlgraph(
-        database_url, models=models, model_max_batch_rows=64, model_max_wait=0.002
+        database_url, models=models, model_max_batch_rows=64, model_max_wait="2ms"
     ) as (_, state):
         a, b = (state["models"].get(name).client for name in ("a", "b"))
     assert (a.enabled, a.max_batch_rows, a.max_wait) == (True, 64, 0.002)
