@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/pyspy.py --duration 20 --concurrency 32
 
-Starts the seldon microservice and mlgraph on a fresh PostgreSQL database, drives classify with
-wrk, and meanwhile records mlgraph's worker with py-spy twice: collapsed stacks (to rank frames
-here) and then a flame graph, bench/profile.svg. Needs py-spy from the bench venv (or PATH) and
+Starts the model server (the seldon microservice, or MLServer with ``--model mlserver``) and
+mlgraph on a fresh PostgreSQL database, drives classify with wrk, and meanwhile records
+mlgraph's worker with py-spy twice: collapsed stacks (to rank frames here) and then a flame
+graph, bench/profile.svg. Needs py-spy from the bench venv (or PATH) and
 the right to ptrace (root, or CAP_SYS_PTRACE in a container).
 """
 
@@ -24,6 +25,7 @@ from _harness import (
     BENCH,
     BENCH_BIN,
     BODIES,
+    PROTOCOLS,
     asyncpg_url,
     fresh_database,
     machine,
@@ -49,6 +51,10 @@ def main() -> int:
     parser.add_argument("--app", metavar="MODULE:FACTORY", help="profile a lever, see _levers.py")
     parser.add_argument("--ref", help="run mlgraph from this commit (git archive), e.g. HEAD")
     parser.add_argument(
+        "--model", choices=sorted(PROTOCOLS), default="seldon",
+        help="the model server: seldon (v1 protocol) or mlserver (V2, Open Inference Protocol)",
+    )  # fmt: skip
+    parser.add_argument(
         "--model-threads", type=int, default=1,
         help="gunicorn threads of the seldon model server; above 1 it keeps connections alive",
     )  # fmt: skip
@@ -60,7 +66,10 @@ def main() -> int:
     if args.duration > 120:
         parser.error("keep runs bounded: --duration <= 120")
     py_spy = find_py_spy()
-    extra_env = dict(item.split("=", 1) for item in args.mlgraph_env)
+    extra_env = {
+        **PROTOCOLS[args.model]["mlgraph_env"],
+        **dict(item.split("=", 1) for item in args.mlgraph_env),
+    }
 
     info = machine()
     with (
@@ -69,9 +78,10 @@ def main() -> int:
         fresh_database() as name,
     ):
         print(f"# mlgraph profile, {info['date']}, nproc={info['nproc']}, {info['cpu']}")
-        print(f"mlgraph at {code}" + (f", app {args.app}" if args.app else ""))
+        print(f"mlgraph at {code}" + (f", app {args.app}" if args.app else "") +
+              f"; model server {args.model}")  # fmt: skip
         workdir = Path(tmp)
-        model = start_model(workdir, args.model_threads)
+        model = start_model(workdir, args.model_threads, args.model)
         try:
             mlgraph = start_mlgraph(workdir, asyncpg_url(name), model.url, extra_env, app=args.app)
             try:
