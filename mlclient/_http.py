@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+import aiohttp
 import httpx
 import orjson
 
 from mlclient.errors import (
     BadModelResponse,
+    ModelError,
     ModelRejectedInput,
     ModelServerError,
     ModelTimeout,
@@ -20,6 +23,9 @@ from mlclient.errors import (
 _DETAIL_LIMIT = 300
 _JSON = {"content-type": "application/json"}
 
+# A protocol's rule for "this answer refuses the input" (see ``is_refusal`` in seldon.py, v2.py).
+Refusal = Callable[[httpx.Response], bool]
+
 
 async def send_json(
     http: httpx.AsyncClient,
@@ -29,10 +35,14 @@ async def send_json(
     body: Any = None,
     timeout: httpx.Timeout | None = None,
     headers: Mapping[str, str] | None = None,
+    is_refusal: Refusal | None = None,
+    detail: Callable[[httpx.Response], str] | None = None,
 ) -> Any:
     """Send one request and return its decoded JSON body, or raise a ``ModelError``.
 
     ``headers`` are added to the client's own, e.g. ``Seldon-Model`` for a Seldon Core v2 mesh.
+    An error status is ``ModelRejectedInput`` when ``is_refusal`` says so (default: 400, 413
+    and 422), else ``ModelServerError``; ``detail`` picks the server's message out of its body.
     """
     try:
         response = await http.request(
@@ -44,29 +54,112 @@ async def send_json(
             headers=headers if body is None else {**_JSON, **(headers or {})},
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
-    except httpx.ConnectTimeout as exc:
-        # No connection was made, so nothing reached the model: as safe to retry as a refusal.
-        raise ModelUnreachable("timed out connecting to the model server") from exc
-    except httpx.TimeoutException as exc:
-        raise ModelTimeout(f"model server did not answer in time ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise ModelUnreachable(
-            f"cannot reach the model server: {exc or type(exc).__name__}"
-        ) from exc
-    if response.status_code >= 500:
-        raise ModelServerError(response.status_code, _detail(response))
+        raise transport_failure(exc) from exc
     if response.status_code >= 400:
-        raise ModelRejectedInput(response.status_code, _detail(response))
+        text = (detail or plain_detail)(response)
+        if (is_refusal or refused_by_status)(response):
+            raise ModelRejectedInput(response.status_code, text)
+        raise ModelServerError(response.status_code, text)
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
         raise BadModelResponse(
-            f"model server answered with a body that is not JSON: {_detail(response)!r}"
+            f"model server answered with a body that is not JSON: {plain_detail(response)!r}"
         ) from exc
 
 
-def _detail(response: httpx.Response) -> str:
+def refused_by_status(response: httpx.Response) -> bool:
+    """The statuses every HTTP server uses for "I read your request and refuse its content"."""
+    return response.status_code in (400, 413, 422)
+
+
+def plain_detail(response: httpx.Response) -> str:
     return response.text[:_DETAIL_LIMIT]
+
+
+def json_field(response: httpx.Response, *path: str) -> Any:
+    """The value at ``path`` in a JSON error body, or ``None`` (not JSON, or not there)."""
+    try:
+        value: Any = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def transport_failure(exc: httpx.TransportError) -> ModelError:
+    """The real cause of a failed exchange, as the ``ModelError`` retries and the breaker use.
+
+    httpx-aiohttp raises every aiohttp connection error as ``httpx.ConnectTimeout`` (a refused
+    connection and a server that hung up included), so the cause is read from the aiohttp
+    exception it chains; httpx's own transport (and mock transports) raise precise types.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return _aiohttp_failure(cause)
+    if isinstance(exc, httpx.ConnectTimeout):
+        # No connection was made, so nothing reached the model: as safe to retry as a refusal.
+        return ModelUnreachable("timed out connecting to the model server")
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelTimeout(f"model server did not answer in time ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return ModelUnreachable(f"cannot connect to the model server: {_reason(exc)}")
+    return ModelUnreachable(f"cannot reach the model server: {_reason(exc)}")
+
+
+def _aiohttp_failure(cause: aiohttp.ClientError) -> ModelError:
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return ModelUnreachable("timed out connecting to the model server")
+    if isinstance(cause, aiohttp.ServerTimeoutError):  # the read timeout
+        return ModelTimeout("model server did not answer in time")
+    if isinstance(cause, aiohttp.ClientConnectorDNSError):
+        return ModelUnreachable(f"cannot resolve the model server's host {cause.host!r}")
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        if isinstance(cause.os_error, ConnectionRefusedError):
+            reason = "connection refused"
+        else:
+            reason = cause.os_error.strerror or str(cause.os_error)
+        return ModelUnreachable(f"cannot connect to the model server: {reason}")
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        # Often a kept-alive connection the server had already closed: retried like a refusal.
+        return ModelUnreachable("the model server closed the connection without answering")
+    if isinstance(cause, aiohttp.ClientPayloadError):
+        return ModelUnreachable("the model server's answer was cut off")
+    return ModelUnreachable(f"cannot reach the model server: {_reason(cause)}")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@``, and the Basic ``Authorization`` header they mean.
+
+    Sent as a header rather than left in the URL: the aiohttp transport refuses a URL holding
+    credentials beside the header httpx makes of them ("Cannot combine AUTHORIZATION header
+    with ... credentials encoded in URL").
+    """
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    auth = httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
+    header = next(auth.auth_flow(httpx.Request("GET", "http://x"))).headers["authorization"]
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc)), {"authorization": header}
+
+
+def safe_url(url: str) -> str:
+    """``url`` for logs: no user, password, query or fragment (they may hold credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 async def probe(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,15 @@ from typing import Any
 import httpx
 
 from mlclient._features import check_rows, schema_from_tensors
-from mlclient._http import probe, send_json
+from mlclient._http import (
+    json_field,
+    plain_detail,
+    probe,
+    refused_by_status,
+    safe_url,
+    send_json,
+    split_credentials,
+)
 from mlclient._rows import format_label, probability_row
 from mlclient.errors import BadModelResponse, ModelError
 from mlclient.models import (
@@ -31,11 +40,46 @@ from mlclient.models import (
     TensorMetadata,
 )
 
-__all__ = ["SeldonClient", "parse_metadata", "parse_predictions"]
+__all__ = ["SeldonClient", "is_refusal", "parse_metadata", "parse_predictions"]
 
 PREDICTIONS_PATH = "/api/v1.0/predictions"
 METADATA_PATH = "/api/v1.0/metadata"
 UNKNOWN_VERSION = "unknown"
+
+# The microservice wraps every exception in the same status body; an HTTP error of its own web
+# framework (a wrong path or method: werkzeug's "404 Not Found: ...") is a configuration
+# mistake, not the input's fault.
+_MODEL_EXCEPTION_REASONS = frozenset({"MICROSERVICE_INTERNAL_ERROR", "MICROSERVICE_BAD_DATA"})
+_FRAMEWORK_ERROR = re.compile(r"^\d{3} [A-Za-z ]+:")
+
+
+def is_refusal(response: httpx.Response) -> bool:
+    """Did the Seldon microservice refuse this request's input?
+
+    What the real ``seldon-core`` 1.18 microservice answers (tests/mlclient/
+    test_refusals.py asks it): a body it cannot read is 400 ``MICROSERVICE_BAD_DATA``; an input
+    the model raises on (a wrong width, a string, NaN, an empty batch) is 500 with
+    ``{"status": {"reason": "MICROSERVICE_INTERNAL_ERROR", "info": "<the exception>"}}``,
+    because its error handler turns every exception from ``predict`` into that. Such a 500 is
+    the server answering, not failing. A 500 without that body (a proxy's page, an empty
+    answer) and every other status mean the server or its route is unwell.
+    """
+    if refused_by_status(response):
+        return True
+    if response.status_code != 500:
+        return False
+    reason, info = json_field(response, "status", "reason"), json_field(response, "status", "info")
+    return (
+        reason in _MODEL_EXCEPTION_REASONS
+        and isinstance(info, str)
+        and not _FRAMEWORK_ERROR.match(info)
+    )
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The microservice's message (``status.info``), else the start of the body."""
+    info = json_field(response, "status", "info")
+    return info[:300] if isinstance(info, str) and info else plain_detail(response)
 
 
 class SeldonClient:
@@ -66,7 +110,9 @@ class SeldonClient:
     ) -> None:
         self.name = name
         self._http = http
-        self._base = base_url.rstrip("/")
+        base, credentials = split_credentials(base_url.rstrip("/"))
+        self._base = base
+        self._headers = credentials or None
         self._version = version
         self._metadata: ModelMetadata | None = None
         self._metadata_asked = False
@@ -74,6 +120,7 @@ class SeldonClient:
         self._class_names = list(class_names) if class_names else None
         self._timeout = httpx.Timeout(timeout)
         self._health_url = self._base + health_path
+        self.url = safe_url(self._base)  # for logs: without credentials
 
     async def predict(
         self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
@@ -91,6 +138,9 @@ class SeldonClient:
             self._base + PREDICTIONS_PATH,
             body={"data": data},
             timeout=self._timeout,
+            headers=self._headers,
+            is_refusal=is_refusal,
+            detail=error_detail,
         )
         latency_ms = (time.perf_counter() - started) * 1000
         predictions = parse_predictions(body, len(rows), self._class_names)
@@ -98,12 +148,18 @@ class SeldonClient:
         return ModelOutput(predictions, self.name, version, latency_ms)
 
     async def ready(self) -> bool:
-        return await probe(self._http, self._health_url, timeout=2.0)
+        return await probe(self._http, self._health_url, timeout=2.0, headers=self._headers)
 
     async def metadata(self) -> ModelMetadata:
         """The model's ``/api/v1.0/metadata`` (see ``parse_metadata``); raises a ``ModelError``
         when it cannot be read. The last answer is kept for the version of predictions."""
-        body = await send_json(self._http, "GET", self._base + METADATA_PATH, timeout=self._timeout)
+        body = await send_json(
+            self._http,
+            "GET",
+            self._base + METADATA_PATH,
+            timeout=self._timeout,
+            headers=self._headers,
+        )
         self._metadata = parse_metadata(body)
         return self._metadata
 

@@ -33,7 +33,15 @@ from urllib.parse import quote
 import httpx
 
 from mlclient._features import check_rows, schema_from_tensors
-from mlclient._http import probe, send_json
+from mlclient._http import (
+    json_field,
+    plain_detail,
+    probe,
+    refused_by_status,
+    safe_url,
+    send_json,
+    split_credentials,
+)
 from mlclient._rows import format_label, probability_row
 from mlclient.errors import BadModelResponse
 from mlclient.models import (
@@ -46,7 +54,7 @@ from mlclient.models import (
     TensorMetadata,
 )
 
-__all__ = ["V2Client", "parse_infer_response", "parse_metadata"]
+__all__ = ["V2Client", "is_refusal", "parse_infer_response", "parse_metadata"]
 
 UNKNOWN_VERSION = "unknown"
 SERVER_READY_PATH = "/v2/health/ready"
@@ -56,6 +64,34 @@ PROBABILITIES_OUTPUT = "predict_proba"
 _FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
 _INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
 _DATATYPES = _FLOAT_TYPES | _INT_TYPES | {"BOOL", "BYTES"}
+
+
+def is_refusal(response: httpx.Response) -> bool:
+    """Did a V2 server refuse this request's input?
+
+    What the real MLServer 1.7 answers (tests/mlclient/test_refusals.py asks it): a request it
+    cannot decode or check is 400 ``{"error": ...}`` or 422 (FastAPI's validation); an input
+    the model raises on (a wrong width, a value it cannot convert) is 500 with Starlette's plain
+    ``Internal Server Error``, the answer to any exception from ``predict``. KServe's server
+    answers the same case with 500 ``{"error": ...}``. Those are the server answering, not
+    failing. But MLServer's "Model iris is not ready yet." is a 400 too, and means the model is
+    loading; a 500 with any other body (a proxy's page), 404 (no such model) and every other
+    status mean the server or its route is unwell.
+    """
+    if refused_by_status(response):
+        error = json_field(response, "error")
+        return not (isinstance(error, str) and error.endswith("is not ready yet."))
+    if response.status_code != 500:
+        return False
+    return response.text.strip() == "Internal Server Error" or isinstance(
+        json_field(response, "error"), str
+    )
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The server's message (``error``), else the start of the body."""
+    error = json_field(response, "error")
+    return error[:300] if isinstance(error, str) and error else plain_detail(response)
 
 
 class V2Client:
@@ -99,13 +135,15 @@ class V2Client:
     ) -> None:
         self.name = name
         self._http = http
-        self._base = base_url.rstrip("/")
+        base, credentials = split_credentials(base_url.rstrip("/"))
+        self._base = base
         self._version = version
         self._class_names = list(class_names) if class_names else None
         self._probabilities = probabilities
         self._timeout = httpx.Timeout(timeout)
-        self._headers = dict(headers) if headers else None
+        self._headers = {**credentials, **(headers or {})} or None
         self._input_name = input_name
+        self.url = safe_url(self._base)  # for logs: without credentials
         model_path = f"{self._base}/v2/models/{quote(model_name or name, safe='')}"
         if version:
             model_path += f"/versions/{quote(version, safe='')}"
@@ -143,6 +181,8 @@ class V2Client:
             body=request,
             timeout=self._timeout,
             headers=self._headers,
+            is_refusal=is_refusal,
+            detail=error_detail,
         )
         latency_ms = (time.perf_counter() - started) * 1000
         predictions = parse_infer_response(body, len(rows), self._class_names)

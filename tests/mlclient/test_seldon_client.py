@@ -63,15 +63,18 @@ async def test_ready_against_real_server_and_closed_port(model_server: ModelServ
         assert not await SeldonClient(http, name="iris", base_url=closed).ready()
 
 
-async def test_real_server_error_for_wrong_width_is_a_server_error(
+async def test_real_server_500_for_a_wrong_width_is_a_refusal_of_the_input(
     model_server: ModelServer,
 ) -> None:
     async with httpx.AsyncClient() as http:
         client = SeldonClient(http, name="iris", base_url=model_server.url)
-        with pytest.raises(ModelServerError) as caught:
+        with pytest.raises(ModelRejectedInput) as caught:
             await client.predict([[1.0, 2.0]])
     assert caught.value.status_code == 500
-    assert "expecting 4 features" in caught.value.detail
+    # The microservice's own message (status.info), not its whole JSON body.
+    assert caught.value.detail == (
+        "X has 2 features, but LogisticRegression is expecting 4 features as input."
+    )
 
 
 async def test_unreachable_server() -> None:

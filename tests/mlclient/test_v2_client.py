@@ -86,10 +86,12 @@ async def test_mlgraph_name_and_server_version_path(mlserver: ModelServer) -> No
         assert await client.ready()
         missing = V2Client(http, name="iris", base_url=mlserver.url, version="no-such-version")
         assert not await missing.ready()
-        with pytest.raises(ModelRejectedInput) as caught:
+        # A version the server does not have is mlgraph's configuration, not the input.
+        with pytest.raises(ModelServerError) as caught:
             await missing.predict(IRIS_ROWS[:1])
     assert (output.model_name, output.model_version) == ("flowers", "iris-v2-test-1")
     assert caught.value.status_code == 404
+    assert caught.value.detail == "Model iris with version no-such-version not found"
 
 
 @pytest.mark.model_server
@@ -120,12 +122,14 @@ async def test_metadata_gives_the_feature_count(mlserver: ModelServer) -> None:
 
 
 @pytest.mark.model_server
-async def test_real_server_error_for_wrong_width_is_a_server_error(mlserver: ModelServer) -> None:
+async def test_real_server_500_for_a_wrong_width_is_a_refusal_of_the_input(
+    mlserver: ModelServer,
+) -> None:
     async with httpx.AsyncClient() as http:
         client = V2Client(http, name="iris", base_url=mlserver.url)
-        with pytest.raises(ModelServerError) as caught:
+        with pytest.raises(ModelRejectedInput) as caught:
             await client.predict([[1.0, 2.0]])
-    assert caught.value.status_code == 500
+    assert (caught.value.status_code, caught.value.detail) == (500, "Internal Server Error")
 
 
 async def test_unreachable_server() -> None:
@@ -253,7 +257,18 @@ def _outputs(*outputs: dict[str, Any]) -> bytes:
         pytest.param(_raising(httpx.ReadTimeout("slow")), ModelTimeout, id="timeout"),
         pytest.param(_answering(503, b"busy"), ModelServerError, id="503"),
         pytest.param(_answering(500, b"boom"), ModelServerError, id="500"),
-        pytest.param(_answering(404, b'{"error": "no model"}'), ModelRejectedInput, id="404"),
+        pytest.param(_answering(404, b'{"error": "no model"}'), ModelServerError, id="404"),
+        pytest.param(_answering(400, b'{"error": "bad"}'), ModelRejectedInput, id="400"),
+        pytest.param(
+            _answering(400, b'{"error": "Model iris is not ready yet."}'),
+            ModelServerError,
+            id="400-not-ready",
+        ),
+        pytest.param(_answering(500, b"Internal Server Error"), ModelRejectedInput, id="500-app"),
+        pytest.param(
+            _answering(500, b'{"error": "ValueError : x"}'), ModelRejectedInput, id="500-kserve"
+        ),
+        pytest.param(_answering(500, b"<html>proxy</html>"), ModelServerError, id="500-proxy"),
         pytest.param(_answering(200, b"<html>"), BadModelResponse, id="not-json"),
         pytest.param(_answering(200, b"{}"), BadModelResponse, id="no-outputs"),
         pytest.param(_answering(200, b'{"outputs": []}'), BadModelResponse, id="empty-outputs"),
