@@ -177,8 +177,10 @@ def build_registry(
             breaker=CircuitBreaker(
                 failure_threshold=settings.breaker_failures,
                 reset_after=settings.breaker_reset_seconds,
+                first_probe_after=settings.breaker_probe_seconds,
             ),
             deadline=settings.model_deadline,
+            url=inner.url,
         )
         client = BatchingClient(
             resilient,

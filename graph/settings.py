@@ -181,7 +181,12 @@ class Settings(BaseSettings):
         default=5, ge=1, description="consecutive failures that open the circuit"
     )
     breaker_reset_seconds: Seconds = Field(
-        default=10.0, gt=0, description="fail fast this long, then probe"
+        default=10.0, gt=0, description="the longest the circuit fails fast before a probe"
+    )
+    breaker_probe_seconds: Seconds = Field(
+        default=1.0,
+        gt=0,
+        description="the first probe's wait; doubles after each failed probe up to the reset",
     )
 
     max_batch_rows: int = Field(default=1000, ge=1, description="rows per classify call")

@@ -118,7 +118,9 @@ async def test_deadline_covers_all_attempts() -> None:
 
 def test_breaker_opens_probes_once_and_closes() -> None:
     now = [0.0]
-    breaker = CircuitBreaker(failure_threshold=2, reset_after=10, clock=lambda: now[0])
+    breaker = CircuitBreaker(
+        failure_threshold=2, reset_after=10, first_probe_after=10, clock=lambda: now[0]
+    )
     breaker.before_call()
     breaker.record_failure()
     assert not breaker.is_open
@@ -137,18 +139,33 @@ def test_breaker_opens_probes_once_and_closes() -> None:
     breaker.before_call()
 
 
-def test_failed_probe_reopens_for_a_full_cool_down() -> None:
+def test_the_first_probe_comes_soon_and_each_failed_one_doubles_the_wait() -> None:
+    """A restarting model is back for callers about a second after it answers; one that stays
+    down is asked at most every reset_after seconds."""
     now = [0.0]
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=5, clock=lambda: now[0])
-    breaker.record_failure()
-    now[0] = 6.0
-    breaker.before_call()
-    breaker.record_failure()
-    now[0] = 10.0
+    breaker = CircuitBreaker(
+        failure_threshold=1, reset_after=5, first_probe_after=1, clock=lambda: now[0]
+    )
+    assert breaker.record_failure()  # opened
+    probes = []
+    for _ in range(6):
+        with pytest.raises(ModelCircuitOpen) as caught:
+            breaker.before_call()
+        now[0] += caught.value.retry_after
+        breaker.before_call()  # the probe goes through
+        probes.append(caught.value.retry_after)
+        assert breaker.record_failure()  # ...fails: opened again, for twice as long
+    assert probes == [1, 2, 4, 5, 5, 5]
     with pytest.raises(ModelCircuitOpen):
         breaker.before_call()
-    now[0] = 11.5
+    now[0] += 5
     breaker.before_call()
+    assert breaker.record_success()  # closed
+    assert not breaker.record_success()
+    assert breaker.record_failure()  # threshold 1: open again, and the first wait is short
+    with pytest.raises(ModelCircuitOpen) as caught:
+        breaker.before_call()
+    assert caught.value.retry_after == 1
 
 
 async def test_open_breaker_fails_fast_without_calling_the_server() -> None:
