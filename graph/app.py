@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from httpx_aiohttp import AiohttpTransport
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,9 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 import db
@@ -44,6 +48,7 @@ from graph.middleware.request_log import RequestLog
 from graph.middleware.tracing import configure_tracing
 from graph.migrations import DATABASE_ERRORS, SchemaGuard
 from graph.models import build_registry
+from graph.request_body import RequestError, error_response, read_request
 from graph.routes.export_csv import export_csv
 from graph.routes.feedback import feedback
 from graph.routes.health import healthz, readyz
@@ -72,6 +77,64 @@ class GraphQLApp(GraphQL[Context, None]):
         # Text, not orjson's bytes: Strawberry sends bytes over a WebSocket as binary frames,
         # which graphql-ws clients in browsers do not read.
         return orjson.dumps(data).decode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            # Strawberry answers these in plain text; every refusal here is a coded GraphQL
+            # error (graph/request_body.py), counted and logged like any other outcome.
+            response, code = error_response(error)
+            record_operation(request, "anonymous", code)
+        await response(scope, receive, send)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "POST" and "application/json" in content_type:
+            transport = self._get_stream_transport_from_headers(request.headers)
+            return read_request(
+                await request.get_body(), transport.protocol if transport else "http"
+            )
+        if request.method == "POST":
+            raise RequestError(
+                f"the body must be application/json, not {content_type or 'untyped'}",
+                status=415,
+                code="UNSUPPORTED_MEDIA_TYPE",
+            )
+        try:
+            return await super().parse_http_body(request)  # GET: the query string
+        except HTTPException as error:
+            if error.reason.startswith("Unable to parse"):  # variables or extensions
+                raise RequestError("variables and extensions in the URL must be JSON") from error
+            raise
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if isinstance(error.__cause__, CannotGetOperationTypeError):  # e.g. no such name
+                raise RequestError(error.reason, code="OPERATION_RESOLUTION_FAILURE") from error
+            if isinstance(error.__cause__, InvalidOperationTypeError):  # a mutation over GET
+                raise RequestError(
+                    f"{error.reason}; send it as a POST", status=405, code="METHOD_NOT_ALLOWED"
+                ) from error
+            raise
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's page loads its scripts from a CDN; ours from mlgraph (graph/graphiql.py).
