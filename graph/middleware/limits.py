@@ -128,7 +128,7 @@ class BodySizeLimit:
     async def _reject(self, send: Send) -> None:
         body = json.dumps(
             {
-                "data": None,
+                # A request error, as GraphQL over HTTP has it: nothing ran, so no "data".
                 "errors": [
                     {
                         "message": f"request body over {self.max_bytes} bytes; "

@@ -27,6 +27,7 @@ async def test_body_over_the_limit_is_413_with_a_code(app_client: AppClient) -> 
         )
     assert response.status_code == 413
     assert error_codes(response.json()) == ["PAYLOAD_TOO_LARGE"]
+    assert "data" not in response.json()  # a request error, like the malformed bodies
 
 
 async def test_streamed_body_without_length_is_counted(app_client: AppClient) -> None:
