@@ -46,11 +46,11 @@ async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
     return list((await session.scalars(select(ApiKey).order_by(col(ApiKey.id)))).all())
 
 
-async def revoke_api_key(session: AsyncSession, *, id_or_prefix: str) -> int:
-    """Revoke the active key with this id or prefix; returns how many were revoked."""
-    match = col(ApiKey.prefix) == id_or_prefix
-    if id_or_prefix.isdigit():
-        match = or_(match, col(ApiKey.id) == int(id_or_prefix))
+async def revoke_api_key(session: AsyncSession, *, key: str) -> int:
+    """Revoke the active keys with this id, prefix or name; returns how many were revoked."""
+    match = or_(col(ApiKey.prefix) == key, col(ApiKey.name) == key)
+    if key.isdigit():
+        match = or_(match, col(ApiKey.id) == int(key))
     statement = (
         update(ApiKey)
         .where(match, col(ApiKey.revoked_at).is_(None))

@@ -42,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
     create.add_argument("--name", required=True, help="who or what uses the key")
     apikey_commands.add_parser("list", help="list keys (never the keys themselves)")
-    revoke = apikey_commands.add_parser("revoke", help="revoke a key by id or prefix")
-    revoke.add_argument("key", help="the id or prefix shown by 'mlgraph apikey list'")
+    revoke = apikey_commands.add_parser("revoke", help="revoke keys by id, prefix or name")
+    revoke.add_argument(
+        "key", help="an id or prefix shown by `mlgraph apikey list`, or a name (all its keys)"
+    )
 
     export = commands.add_parser("export", help="write predictions and actuals to a file")
     export.add_argument("--since", required=True, help="ISO 8601, inclusive")

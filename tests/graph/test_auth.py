@@ -71,7 +71,7 @@ async def test_revoked_key_stops_working(app_client: AppClient, session: AsyncSe
     await _key(session, "admin")  # keeps authentication on after the revocation
     async with app_client(**NO_CACHE) as client:
         assert await _call(client, PREDICTIONS, key) == []
-        assert await db.apikeys.revoke_api_key(session, id_or_prefix=key[:12]) == 1
+        assert await db.apikeys.revoke_api_key(session, key=key[:12]) == 1
         await session.commit()
         assert await _call(client, PREDICTIONS, key) == ["UNAUTHENTICATED"]
 
@@ -111,14 +111,35 @@ def test_cli_creates_lists_and_revokes(
     database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MLGRAPH_DATABASE_URL", database_url)
+    assert main(["apikey", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "no API keys yet: `mlgraph apikey create --scope predict --name <who>` makes one",
+        "authentication is off: no active key, so calls need none (development)",
+    ]
     assert main(["apikey", "create", "--scope", "predict", "--name", "ci"]) == 0
-    key = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mlg_"))
+    created = capsys.readouterr().out
+    key = next(line for line in created.splitlines() if line.startswith("mlg_"))
+    # The first key switches authentication on for every caller: it says so.
+    assert "this is the first active key, so authentication is now on" in created
+    assert main(["apikey", "create", "--scope", "read", "--name", "dash"]) == 0
+    assert "first active key" not in capsys.readouterr().out
     assert main(["apikey", "list"]) == 0
-    listing = capsys.readouterr().out
-    assert key[:12] in listing
-    assert key not in listing
-    assert "predict\tactive\tci" in listing
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split() == ["ID", "PREFIX", "SCOPE", "STATE", "NAME"]
+    assert listing[1].split()[1:] == [f"{key[:12]}…", "predict", "active", "ci"]
+    assert len(listing) == 3
+    assert key not in "\n".join(listing)
     assert main(["apikey", "revoke", key[:12]]) == 0
+    assert "authentication is off again" not in capsys.readouterr().out  # "dash" is active
     assert main(["apikey", "revoke", key[:12]]) == 1
+    assert main(["apikey", "revoke", "dash"]) == 0  # by name
+    assert capsys.readouterr().out.splitlines() == [
+        "revoked 1 key(s)",
+        "no active key is left, so authentication is off again: calls need no key "
+        "(MLGRAPH_ENVIRONMENT=production always requires one)",
+    ]
     assert main(["apikey", "list"]) == 0
-    assert "revoked" in capsys.readouterr().out
+    assert [line.split()[3] for line in capsys.readouterr().out.splitlines()[1:3]] == [
+        "revoked",
+        "revoked",
+    ]
