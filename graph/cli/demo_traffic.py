@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name (default: the server's default model)")
     parser.add_argument("--count", type=int, default=1200, help="predictions to send")
     parser.add_argument(
-        "--duration", type=seconds, default=300.0, help="stop after this long: 90s, 5m, PT5M, 300"
+        "--duration", type=seconds, default="5m", help="stop after this long: 90s, 5m, PT5M, 300"
     )
     parser.add_argument("--batch", type=int, default=4, help="rows per classify call")
     parser.add_argument("--rate", type=float, default=20, help="classify calls per second; 0: max")

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from graph.auth import Scope
 from graph.cli import check_drift, demo_traffic
@@ -15,53 +17,98 @@ from graph.settings import InvalidSettings, Settings, load_settings
 
 __all__ = ["main"]
 
+# Plain text: --help prints it as it is (the module docstring is reStructuredText).
+DESCRIPTION = (
+    "mlgraph: a GraphQL gateway in front of your ML models that stores every prediction. "
+    "Settings come from MLGRAPH_* environment variables (README, Settings); "
+    "`mlgraph <command> --help` describes each command."
+)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default, when it has one (argparse's own formatter would print
+    "(default: None)" for every option that defaults to a setting)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or not action.help:
+            return action.help
+        return f"{text} (default: {default})"
+
+
+def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=help, formatter_class=_HelpFormatter
+    )
+    return parser
+
+
+def _version() -> str:
+    try:
+        return version("mlgraph")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlgraph", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="mlgraph", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"mlgraph {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    serve = commands.add_parser("serve", help="run the GraphQL API with uvicorn")
+    serve = _command(commands, "serve", "run the GraphQL API with uvicorn")
     serve.add_argument("--host", help="default: MLGRAPH_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: MLGRAPH_PORT or 8000")
     serve.add_argument("--workers", type=int, help="default: MLGRAPH_WORKERS or 1")
 
-    migrate = commands.add_parser("migrate", help="upgrade the database schema (alembic)")
-    migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    migrate = _command(commands, "migrate", "upgrade the database schema (Alembic)")
+    migrate.add_argument("revision", nargs="?", default="head", help="target: head, base or 0005")
     migrate.add_argument(
         "--down", action="store_true", help="downgrade to the revision instead, e.g. base"
     )
 
-    commands.add_parser(
+    _command(
+        commands,
         "maintain",
-        help="retention: drop months past MLGRAPH_RETENTION_MONTHS, make coming partitions",
+        "retention: drop months past MLGRAPH_RETENTION_MONTHS, make coming partitions",
     )
 
-    apikey = commands.add_parser("apikey", help="create, list and revoke API keys")
-    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True)
-    create = apikey_commands.add_parser("create", help="print a new key (shown only once)")
-    create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
+    apikey = _command(commands, "apikey", "create, list and revoke API keys")
+    apikey_commands = apikey.add_subparsers(
+        dest="apikey_command", required=True, metavar="<create|list|revoke>"
+    )
+    create = _command(apikey_commands, "create", "print a new key (shown only once)")
+    create.add_argument(
+        "--scope", required=True, choices=[s.value for s in Scope], help="what the key may do"
+    )
     create.add_argument("--name", required=True, help="who or what uses the key")
-    apikey_commands.add_parser("list", help="list keys (never the keys themselves)")
-    revoke = apikey_commands.add_parser("revoke", help="revoke keys by id, prefix or name")
+    _command(apikey_commands, "list", "list keys (never the keys themselves)")
+    revoke = _command(apikey_commands, "revoke", "revoke keys by id, prefix or name")
     revoke.add_argument(
         "key", help="an id or prefix shown by `mlgraph apikey list`, or a name (all its keys)"
     )
 
-    export = commands.add_parser("export", help="write predictions and actuals to a file")
+    export = _command(commands, "export", "write predictions and actuals to a file")
     export.add_argument("--since", required=True, help="ISO 8601, inclusive")
     export.add_argument("--until", required=True, help="ISO 8601, exclusive")
     export.add_argument("--model", help="only this model")
-    export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    export.add_argument(
+        "--format", choices=("parquet", "csv"), default="parquet", help="the file's format"
+    )
     export.add_argument("--out", required=True, help="file to write")
 
     check_drift.add_arguments(
-        commands.add_parser(
+        _command(
+            commands,
             "check-drift",
-            help="drift/accuracy check for a CronJob; exit 0 ok, 1 alert, 2-4 see README",
+            "drift and accuracy check for a CronJob; exits 0 ok, 1 alert, 2 insufficient data, "
+            "3 alert but the webhook failed, 4 error",
         )
     )
     demo_traffic.add_arguments(
-        commands.add_parser("demo-traffic", help="send demo classify calls and actuals to mlgraph")
+        _command(commands, "demo-traffic", "send demo classify calls and actuals to mlgraph")
     )
 
     args = parser.parse_args(argv)
