@@ -49,9 +49,18 @@ async def export_csv(request: Request) -> Response:
 
 def _date(request: Request, name: str) -> datetime:
     value = request.query_params.get(name)
+    if not value:
+        raise BadUserInput(
+            f"{name} is required: /export.csv?since=2026-03-01&until=2026-03-08 (ISO 8601; "
+            "since inclusive, until exclusive)",
+            argument=name,
+        )
     try:
-        parsed = utc(datetime.fromisoformat(value or ""))
+        parsed = utc(datetime.fromisoformat(value), argument=name)
     except ValueError as exc:
-        raise BadUserInput(f"{name} must be an ISO 8601 date", argument=name) from exc
+        raise BadUserInput(
+            f"{name} must be an ISO 8601 date or time, e.g. 2026-03-01, not {value[:40]!r}",
+            argument=name,
+        ) from exc
     assert parsed is not None
     return parsed

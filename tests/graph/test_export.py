@@ -88,6 +88,7 @@ async def test_csv_download_round_trip(app_client: AppClient, session: AsyncSess
             params={"since": T0.isoformat(), "until": (T0 + timedelta(days=1)).isoformat()},
         )
         bad = await client.get("/export.csv", params={"since": "x", "until": "y"})
+        missing = await client.get("/export.csv", params={"until": "2026-03-08"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -97,6 +98,12 @@ async def test_csv_download_round_trip(app_client: AppClient, session: AsyncSess
         assert (float(got["proba_b"]) if got["proba_b"] else None) == want["proba_b"]
     assert [r["actual"] or None for r in rows] == [e["actual"] for e in expected]
     assert bad.status_code == 400
+    assert bad.json() == {
+        "error": "since must be an ISO 8601 date or time, e.g. 2026-03-01, not 'x'",
+        "code": "BAD_USER_INPUT",
+    }
+    assert missing.status_code == 400
+    assert missing.json()["error"].startswith("since is required: /export.csv?since=")
 
 
 def test_export_command_writes_the_range(
