@@ -25,6 +25,7 @@ __all__ = [
     "get_prediction",
     "get_predictions_by_ids",
     "get_predictions_by_request_id",
+    "has_predictions",
     "list_predictions",
     "store_calls",
 ]
@@ -162,6 +163,12 @@ async def _claim_request_ids(session: AsyncSession, request_ids: Sequence[str]) 
         .returning(col(ClassifyRequest.request_id))
     )
     return set((await session.scalars(statement)).all())
+
+
+async def has_predictions(session: AsyncSession, *, model_name: str) -> bool:
+    """True when any prediction of ``model_name`` is stored (an index lookup, not a count)."""
+    statement = select(col(Prediction.id)).where(col(Prediction.model_name) == model_name)
+    return (await session.scalars(statement.limit(1))).first() is not None
 
 
 async def get_prediction(session: AsyncSession, *, prediction_id: uuid.UUID) -> Prediction | None:

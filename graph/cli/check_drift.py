@@ -13,7 +13,7 @@ The report is printed as one JSON object; the exit status says what happened:
 1   alert: a feature or the label drifted, or accuracy fell below the threshold
 2   insufficient data: too few predictions (``MLGRAPH_DRIFT_MIN_ROWS``) to judge
 3   alert, but the webhook could not be reached or refused the report
-4   error: bad options, or the database failed
+4   error: bad options, an unknown model, or the database failed
 ==  ==========================================================================
 """
 
@@ -222,6 +222,38 @@ def _reasons(drift: DriftReport, accuracy: dict[str, Any] | None) -> list[str]:
     return reasons
 
 
+async def _check_model(sessions: db.Sessions, settings: Settings, model: str) -> None:
+    """A model must be configured or have stored predictions: a misspelt name would otherwise
+    look like a model with too little data."""
+    from db import predictions as prediction_queries
+    from graph.cli._database import CommandError
+
+    configured = [entry.name for entry in settings.model_list()]
+    if model in configured:
+        return
+    async with sessions() as session:
+        if await prediction_queries.has_predictions(session, model_name=model):
+            return
+    raise CommandError(
+        f"unknown model {model!r}: it is not configured ({', '.join(configured)}) and has no "
+        "stored predictions"
+    )
+
+
+def _warnings(drift: DriftReport, accuracy: dict[str, Any] | None, settings: Settings) -> list[str]:
+    from graph.types.drift import DriftStatus
+
+    warnings = []
+    if drift.status is DriftStatus.INSUFFICIENT_DATA:
+        warnings.append(f"drift not judged: {drift.message}")
+    if accuracy is not None and accuracy["with_actuals"] < settings.drift_min_rows:
+        warnings.append(
+            f"accuracy not judged: {accuracy['with_actuals']} prediction(s) with actuals in the "
+            f"current window, {settings.drift_min_rows} needed (MLGRAPH_DRIFT_MIN_ROWS)"
+        )
+    return warnings
+
+
 async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
     import db
     from graph.cli._database import open_database
@@ -230,6 +262,7 @@ async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
 
     async with open_database(settings.database_url) as engine:
         sessions = db.make_sessionmaker(engine)
+        await _check_model(sessions, settings, plan.model)
         drift = await check_drift(
             sessions,
             settings,
@@ -240,6 +273,7 @@ async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
         )
         accuracy = await _accuracy(sessions, settings, plan)
     reasons = _reasons(drift, accuracy)
+    warnings = _warnings(drift, accuracy, settings)
     if reasons:
         status = "alert"
     elif drift.status is DriftStatus.INSUFFICIENT_DATA:
@@ -250,6 +284,8 @@ async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
         "model": plan.model,
         "status": status,
         "reasons": reasons,
+        # What could not be judged: an alert on accuracy must not hide an empty reference.
+        "warnings": warnings,
         "checked_at": datetime.now(UTC).isoformat(),
         "reference": _window(plan.reference, drift.reference_count, drift.reference_sample),
         "current": _window(plan.current, drift.current_count, drift.current_sample),
@@ -353,6 +389,8 @@ async def check(settings: Settings, options: CheckOptions, *, out: TextIO | None
         if not result.delivered:
             code = EXIT_WEBHOOK_FAILED
     print(json.dumps(printed, indent=2), file=out)
+    for warning in report["warnings"]:  # beside the JSON, for whoever reads the job's log
+        print(f"mlgraph check-drift: {warning}", file=sys.stderr)
     return code
 
 

@@ -210,6 +210,48 @@ async def test_accuracy_below_the_threshold_alerts(
     assert (calm, calm_report["accuracy"]["below"]) == (0, False)
 
 
+async def test_an_accuracy_alert_does_not_hide_an_empty_reference(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, session: AsyncSession
+) -> None:
+    """The README's own example, run just after demo-traffic: nothing in the week before."""
+    for i in range(N):
+        row = await create_random_prediction(
+            session, created_at=UNTIL - timedelta(hours=1) + timedelta(seconds=i), label="setosa"
+        )
+        await db.actuals.record_actuals(session, labels=[(row.id, "virginica")])
+    await session.commit()
+    code, report = await _check_drift(monkeypatch, database_url, "--accuracy-threshold", "0.9")
+    assert (code, report["status"]) == (1, "alert")
+    assert report["reasons"] == [f"accuracy 0 < 0.9 over {N} predictions with actuals"]
+    assert report["warnings"] == [
+        f"drift not judged: each window needs at least 30 predictions: the reference has 0, "
+        f"the current {N}"
+    ]
+
+
+async def test_too_few_actuals_are_a_warning_not_silence(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, session: AsyncSession
+) -> None:
+    await _seed(session, shift=0.0)
+    code, report = await _check_drift(monkeypatch, database_url, "--accuracy-threshold", "0.9")
+    assert (code, report["status"]) == (0, "ok")
+    assert report["warnings"] == [
+        "accuracy not judged: 0 prediction(s) with actuals in the current window, 30 needed "
+        "(MLGRAPH_DRIFT_MIN_ROWS)"
+    ]
+
+
+async def test_an_unknown_model_is_an_error_not_insufficient_data(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, session: AsyncSession
+) -> None:
+    await _seed(session, shift=0.0)
+    code, report = await _check_drift(monkeypatch, database_url, "--model", "irsi")
+    assert (code, report["status"]) == (4, "error")
+    assert report["error"] == (
+        "unknown model 'irsi': it is not configured (iris) and has no stored predictions"
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [
