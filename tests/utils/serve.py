@@ -87,11 +87,13 @@ def stub_model(headers_seen: list[dict[str, str]] | None = None) -> Iterator[str
 
 @dataclass
 class Mlgraph:
-    """A running ``mlgraph serve``: its base URL, its process and its log."""
+    """A running ``mlgraph serve``: its base URL, its process, its log and its environment
+    (for commands that must see the same settings)."""
 
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    environment: dict[str, str]
 
 
 @contextmanager
@@ -114,7 +116,7 @@ def run_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[Ml
         process = subprocess.Popen(
             [str(mlgraph), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    server = Mlgraph(f"http://127.0.0.1:{port}", process, log)
+    server = Mlgraph(f"http://127.0.0.1:{port}", process, log, env)
     try:
         for _ in range(300):
             if process.poll() is not None:
