@@ -3,13 +3,16 @@
 The rules, for whoever adds a README section:
 
 - Blocks run top to bottom against one real ``mlgraph serve`` (SQLite, the real seldon-core
-  model), after ``mlgraph demo-traffic`` filled the history, as a newcomer would after
-  ``make run``. A block may use what an earlier one made (``order-42`` from the first example).
+  microservice serving both example models, ``iris`` as ``make run`` does and ``churn`` as the
+  README's churn section sets it up), after ``mlgraph demo-traffic`` filled the history. A
+  block may use what an earlier one made (``order-42`` from the first example).
 - A ``graphql`` block is one operation with literal arguments (no variables), POSTed to
-  ``/graphql``; it must answer ``data`` without ``errors``, and no list in it may be empty: an
-  example whose dates or ids match nothing shows nothing.
-- An ``sh`` block runs under ``bash -euo pipefail`` in a scratch folder, with ``mlgraph`` on the
-  PATH and the server's ``MLGRAPH_*`` settings; ``127.0.0.1:8000`` and ``localhost:8000`` (make
+  ``/graphql``; it must answer ``data`` without ``errors``, and if the answer holds lists, one at
+  least must not be empty: an example whose dates or ids match nothing shows nothing.
+- An ``sh`` block runs under ``bash -euo pipefail`` in a scratch folder that links to the
+  checkout's files (so ``.venv/bin/mlgraph`` and ``deploy/model`` work as from the checkout,
+  and what a block writes stays out of it), with ``mlgraph`` on the PATH and the server's
+  ``MLGRAPH_*`` settings; ``127.0.0.1:8000`` and ``localhost:8000`` (make
   run's address) mean the test's server. It must exit 0 and print no JSON that reports an error
   (``errors``, or a ``status`` of ``error`` or Seldon's ``FAILURE``). Use ``curl
   --fail-with-body`` so an HTTP error fails the block.
@@ -100,13 +103,17 @@ def test_readme_blocks_are_found_as_written() -> None:
 
 
 @pytest.fixture(scope="module")
-def live(model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mlgraph]:
-    """``make run`` as the README has it, plus ``mlgraph demo-traffic``."""
+def live(
+    model_server: ModelServer, churn_seldon: ModelServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mlgraph]:
+    """``make run`` as the README has it, with the churn model beside iris as its churn
+    section sets them up, plus ``mlgraph demo-traffic``."""
     folder = tmp_path_factory.mktemp("readme")
+    models = [{"name": "iris", "url": model_server.url}, {"name": "churn", "url": churn_seldon.url}]
     with run_mlgraph(
         f"sqlite+aiosqlite:///{folder / 'mlgraph.db'}",
         folder / "serve.log",
-        MLGRAPH_MODEL_URL=model_server.url,
+        MLGRAPH_MODELS=json.dumps(models),
         MLGRAPH_MODEL_VERSION="",  # as make run: read from the model's metadata
         # A key created by one block and revoked by the next is seen at once.
         MLGRAPH_API_KEY_CACHE_SECONDS="0",
@@ -137,7 +144,8 @@ def test_readme_block_runs_as_written(
         body = response.json()
         assert body.get("errors") is None, f"{block.name}: {body['errors']}"
         assert body.get("data"), body
-        assert not list(_empty_lists(body["data"])), f"{block.name}: empty {body['data']}"
+        lists = list(_lists(body["data"]))
+        assert not lists or any(lists), f"{block.name}: every list is empty: {body['data']}"
         return
     address = live.url.removeprefix("http://")
     script = _MAKE_RUN_ADDRESS.sub(address, block.body)
@@ -147,7 +155,7 @@ def test_readme_block_runs_as_written(
     }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path_factory.mktemp("block"),
+        cwd=_scratch(tmp_path_factory.mktemp("block")),
         capture_output=True,
         text=True,
         timeout=120,
@@ -159,15 +167,23 @@ def test_readme_block_runs_as_written(
     assert not [report for report in _json_objects(result.stdout) if _is_error(report)], shown
 
 
-def _empty_lists(value: Any, path: str = "data") -> Iterator[str]:
+def _scratch(folder: Path) -> Path:
+    """A folder that looks like the checkout (a link to each of its files and folders), so that
+    blocks written for the checkout's root run here and write nothing into it."""
+    for entry in README.parent.iterdir():
+        if entry.name not in (".git", "mlgraph.db", "mlgraph.db-wal", "mlgraph.db-shm"):
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def _lists(value: Any) -> Iterator[list[Any]]:
     if isinstance(value, list):
-        if not value:
-            yield path
-        for index, item in enumerate(value):
-            yield from _empty_lists(item, f"{path}[{index}]")
+        yield value
+        for item in value:
+            yield from _lists(item)
     elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _empty_lists(item, f"{path}.{key}")
+        for item in value.values():
+            yield from _lists(item)
 
 
 def _json_objects(text: str) -> Iterator[Any]:
