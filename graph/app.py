@@ -99,7 +99,9 @@ class GraphQLApp(GraphQL[Context, None]):
         if request.method == "POST" and "application/json" in content_type:
             transport = self._get_stream_transport_from_headers(request.headers)
             return read_request(
-                await request.get_body(), transport.protocol if transport else "http"
+                await request.get_body(),
+                transport.protocol if transport else "http",
+                self.decode_json,
             )
         if request.method == "POST":
             raise RequestError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -41,9 +42,16 @@ class RequestError(HTTPException):
         self.code = code
 
 
-def read_request(raw: bytes, protocol: GraphQLRequestProtocol) -> GraphQLRequestData:
-    """The one operation a POSTed JSON body holds, or ``RequestError`` saying what is wrong."""
-    data = _decode(raw)
+def read_request(
+    raw: bytes,
+    protocol: GraphQLRequestProtocol,
+    decode: Callable[[str], Any] = json.loads,
+) -> GraphQLRequestData:
+    """The one operation a POSTed JSON body holds, or ``RequestError`` saying what is wrong.
+
+    ``decode`` is the view's JSON decoder (``GraphQLApp.decode_json`` keeps repeated keys).
+    """
+    data = _decode(raw, decode)
     if isinstance(data, list):
         raise RequestError(f"batched operations are not supported; {_SEND} per request")
     if not isinstance(data, dict):
@@ -69,7 +77,7 @@ def read_request(raw: bytes, protocol: GraphQLRequestProtocol) -> GraphQLRequest
     )
 
 
-def _decode(raw: bytes) -> Any:
+def _decode(raw: bytes, decode: Callable[[str], Any]) -> Any:
     if not raw.strip():
         raise RequestError(f"the body is empty; {_SEND}")
     try:
@@ -79,7 +87,7 @@ def _decode(raw: bytes) -> Any:
     try:
         # The json module, not orjson: it reads the NaN and Infinity some clients' JSON
         # libraries write, which then get a coded BAD_USER_INPUT from classify's own check.
-        data = json.loads(text)
+        data = decode(text)
     except json.JSONDecodeError as exc:
         raise RequestError(f"the body is not JSON ({exc.msg} at character {exc.pos})") from None
     except RecursionError:
