@@ -54,6 +54,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     dialects = [d for d in DIALECTS if chosen in ("all", d)]
     if metafunc.definition.get_closest_marker("postgres_only"):
         dialects = [d for d in dialects if d == "postgresql"]
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        dialects = [d for d in dialects if d == "sqlite"]
     metafunc.parametrize("dialect", dialects)
 
 
