@@ -2,10 +2,11 @@
 
 One commit per call is one WAL flush and four round trips per call (BEGIN, INSERT, NOTIFY,
 COMMIT). ``PredictionWriter`` queues each call and one task per process drains the queue: it
-stores everything waiting in one transaction (``store_calls``: one multi-row INSERT), commits,
-then answers every caller of that batch. While a batch commits, new calls queue up for the
-next one, so an idle server adds no wait (a lone call is a batch of one) and a busy one
-writes bigger batches instead of queuing commits behind each other.
+stores everything waiting in one transaction (one multi-row INSERT: ``db.pg_writes`` on
+PostgreSQL, ``store_calls`` on SQLite), commits, then answers every caller of that batch. While
+a batch commits, new calls queue up for the next one, so an idle server adds no wait (a lone
+call is a batch of one) and a busy one writes bigger batches instead of queuing commits behind
+each other.
 
 Each caller is answered only after its batch has committed, so a prediction returned to a
 caller is stored. A batch that fails for a reason other than the database being unreachable
@@ -20,16 +21,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.engine import STORAGE_ERRORS, Sessions
 from db.errors import DuplicateRequestId
+from db.pg_writes import write_calls
 from db.predictions import NewCall, store_calls
 from db.tables import Prediction
 
 __all__ = ["Announce", "OnCommit", "PredictionWriter"]
 
-# Called inside the batch's transaction with every row it stores (graph/live.py's announce).
+# SQLite: called inside the batch's transaction with every row it stores (graph/live.py's
+# announce); PostgreSQL batches notify instead.
 Announce = Callable[[AsyncSession, Sequence[Prediction]], Awaitable[None]]
 # Called after each commit with the number of calls it stored (a metric in graph/).
 OnCommit = Callable[[int], None]
@@ -40,9 +43,18 @@ _Pending = tuple[NewCall, "asyncio.Future[list[Prediction]]"]
 class PredictionWriter:
     """Stores classify calls with group commit; one per process, shared by every request.
 
+    On PostgreSQL a batch is one transaction of hand-written statements on a pooled
+    connection's asyncpg driver (``db.pg_writes``); on SQLite it goes through an ORM session
+    (``db.predictions.store_calls``). Both store the same rows with the same guarantees.
+
     Parameters:
-        sessions: the process's sessionmaker.
-        announce: run in each batch's transaction with the rows it inserts (may be None).
+        sessions: the process's sessionmaker (bound to the process's engine).
+        announce: SQLite: run in each batch's transaction with its session and the rows it
+            inserts (may be None).
+        notify: PostgreSQL: ``pg_notify`` each batch's rows on ``db.notify.CHANNEL`` in its
+            transaction.
+        through_sqlalchemy: PostgreSQL: send the statements through SQLAlchemy's connection,
+            so that its events (tracing spans) see them, rather than to asyncpg directly.
         on_commit: told, after each commit, how many calls it stored (may be None).
         max_rows: rows per transaction at most; a call is never split across two.
     """
@@ -52,11 +64,22 @@ class PredictionWriter:
         sessions: Sessions,
         *,
         announce: Announce | None = None,
+        notify: bool = False,
+        through_sqlalchemy: bool = False,
         on_commit: OnCommit | None = None,
         max_rows: int = 1000,
     ) -> None:
+        engine = sessions.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("PredictionWriter needs a sessionmaker bound to an AsyncEngine")
         self.sessions = sessions
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        if self.postgres and announce is not None:
+            raise ValueError("on PostgreSQL a batch announces its rows with notify=True")
         self.announce = announce
+        self.notify = notify
+        self.through_sqlalchemy = through_sqlalchemy
         self.on_commit = on_commit
         self.max_rows = max_rows
         self.batches = 0  # transactions committed (tests read it)
@@ -110,14 +133,18 @@ class PredictionWriter:
         return batch
 
     async def _store(self, batch: list[_Pending]) -> None:
+        calls = [call for call, _ in batch]
         try:
-            async with self.sessions.begin() as session:
-                results = await store_calls(
-                    session, calls=[call for call, _ in batch], known_schemas=self.known_schemas
+            if self.postgres:
+                results = await write_calls(
+                    self.engine,
+                    calls=calls,
+                    known_schemas=self.known_schemas,
+                    notify=self.notify,
+                    through_sqlalchemy=self.through_sqlalchemy,
                 )
-                stored = [row for rows in results for row in rows or ()]
-                if self.announce is not None and stored:
-                    await self.announce(session, stored)
+            else:
+                results = await self._store_in_session(calls)
         except STORAGE_ERRORS as exc:
             _fail(batch, exc)
             return
@@ -140,6 +167,14 @@ class PredictionWriter:
                 future.set_exception(DuplicateRequestId(call.request_id))
             else:
                 future.set_result(rows)
+
+    async def _store_in_session(self, calls: list[NewCall]) -> list[list[Prediction] | None]:
+        async with self.sessions.begin() as session:
+            results = await store_calls(session, calls=calls, known_schemas=self.known_schemas)
+            stored = [row for rows in results for row in rows or ()]
+            if self.announce is not None and stored:
+                await self.announce(session, stored)
+        return results
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:

@@ -231,7 +231,11 @@ def create_app(
                 sessions = db.make_sessionmaker(engine)
                 writer = db.PredictionWriter(
                     sessions,
-                    announce=live.announce,
+                    # PostgreSQL: LISTEN/NOTIFY reaches every process; SQLite: in-process.
+                    announce=None if live.postgres else live.announce,
+                    notify=live.postgres,
+                    # Traced, the writer's statements go through SQLAlchemy: a span each.
+                    through_sqlalchemy=tracing is not None,
                     on_commit=CLASSIFY_CALLS_PER_COMMIT.observe,
                 )
                 yield {

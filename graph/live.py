@@ -2,8 +2,8 @@
 
 How a committed prediction reaches subscribers:
 
-- PostgreSQL: the prediction writer (``db.writer``, group commit) calls ``announce()`` inside
-  each batch's transaction, which ``pg_notify``\\s the ids (delivered on commit, to every
+- PostgreSQL: the prediction writer (``db.writer``, group commit, ``notify=True``)
+  ``pg_notify``\\s the ids inside each batch's transaction (delivered on commit, to every
   process and pod). Each process has one ``db.notify.Listener`` connection, opened on its
   first subscriber, that hands the notices to ``_deliver``.
 - SQLite (one process): ``announce()`` registers an ``after_commit`` hook on the session that
@@ -123,14 +123,11 @@ class Broadcaster:
         self._closed = False
 
     async def announce(self, session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
-        """Announce ``rows``, being inserted in ``session``'s transaction, once it commits.
-
-        On PostgreSQL this sends ``pg_notify`` in the transaction: a failure there is a database
-        failure, raised like the insert's own. On SQLite it only registers a hook and cannot fail.
-        """
+        """SQLite: hand ``rows``, being inserted in ``session``'s transaction, to subscribers
+        once it commits (a hook: it cannot fail). On PostgreSQL the writer sends ``pg_notify``
+        for the rows itself, in the transaction (``db.PredictionWriter(notify=True)``)."""
         if self.postgres:
-            await notify.notify_predictions(session, rows=rows)
-            return
+            raise RuntimeError("on PostgreSQL, predictions are announced by the writer's notify")
         notices = notify.notices_of(rows)
         event.listen(
             session.sync_session, "after_commit", lambda _s: self._deliver(notices), once=True

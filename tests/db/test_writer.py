@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlmodel import col
 
 import db
+from db import notify
 from db.predictions import NewCall, NewPrediction
 
 REFUSED_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
@@ -39,6 +42,16 @@ def _count_commits(engine: AsyncEngine) -> list[int]:
     return commits
 
 
+async def _transactions(dialect: str, engine: AsyncEngine, commits: list[int]) -> int:
+    """Transactions that stored the predictions: on PostgreSQL the distinct ``xmin`` (the
+    inserting transaction) of the rows, since the writer commits on asyncpg directly there."""
+    if dialect == "sqlite":
+        return len(commits)
+    async with engine.connect() as connection:
+        query = text("SELECT count(DISTINCT xmin::text) FROM predictions")
+        return int((await connection.scalar(query)) or 0)
+
+
 async def _stored(engine: AsyncEngine) -> list[db.Prediction]:
     async with db.make_sessionmaker(engine)() as session:
         statement = select(db.Prediction).order_by(col(db.Prediction.features))
@@ -54,7 +67,7 @@ async def test_concurrent_calls_share_one_commit(dialect: str, engine: AsyncEngi
     results = await asyncio.gather(*(writer.write(call) for call in calls))
 
     assert writer.batches == 1
-    assert len(commits) == 1
+    assert await _transactions(dialect, engine, commits) == 1
     assert told == [20]
     for call, rows in zip(calls, results, strict=True):
         (row,) = rows
@@ -125,6 +138,7 @@ async def test_a_bad_call_fails_alone(dialect: str, engine: AsyncEngine) -> None
     assert [r.label for r in await _stored(engine)] == ["good-1", "good-2"]
 
 
+@pytest.mark.sqlite_only
 async def test_announce_runs_in_the_transaction(dialect: str, engine: AsyncEngine) -> None:
     announced: list[list[uuid.UUID]] = []
 
@@ -137,6 +151,7 @@ async def test_announce_runs_in_the_transaction(dialect: str, engine: AsyncEngin
     assert announced == [[rows[0].id for rows in results]]
 
 
+@pytest.mark.sqlite_only
 async def test_announce_failure_stores_nothing(dialect: str, engine: AsyncEngine) -> None:
     async def announce(session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
         raise ConnectionError("notify lost")
@@ -147,6 +162,88 @@ async def test_announce_failure_stores_nothing(dialect: str, engine: AsyncEngine
     )
     assert all(isinstance(r, ConnectionError) for r in results)
     assert await _stored(engine) == []
+
+
+@pytest.mark.postgres_only
+async def test_notify_announces_each_committed_batch(
+    dialect: str, database_url: str, engine: AsyncEngine
+) -> None:
+    heard: list[list[str]] = []
+    listener = notify.Listener(
+        database_url, on_notices=lambda ns: heard.append([str(n.id) for n in ns]),
+        on_lost=lambda: None,
+    )  # fmt: skip
+    await listener.start()
+    try:
+        writer = db.PredictionWriter(db.make_sessionmaker(engine), notify=True)
+        results = await asyncio.gather(
+            writer.write(_call("a", first=1.0)),
+            writer.write(_call("bad\x00label", first=2.0)),  # refused: its batch rolls back
+            writer.write(_call("b", rows=2, first=3.0)),
+            return_exceptions=True,
+        )
+        stored = [str(r.id) for rows in results if isinstance(rows, list) for r in rows]
+        for _ in range(200):  # notifications arrive on the listener's own connection
+            if sorted(i for ids in heard for i in ids) == sorted(stored):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.close()
+    assert isinstance(results[1], DBAPIError)
+    assert len(stored) == 3
+    # Each committed row once; nothing for the call whose transaction rolled back.
+    assert sorted(i for ids in heard for i in ids) == sorted(stored)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("through_sqlalchemy", [False, True], ids=["asyncpg", "sqlalchemy"])
+async def test_connections_the_server_ended_fail_one_batch_then_are_replaced(
+    dialect: str, database_url: str, engine: AsyncEngine, through_sqlalchemy: bool
+) -> None:
+    sessions = db.make_sessionmaker(engine)
+    writer = db.PredictionWriter(sessions, through_sqlalchemy=through_sqlalchemy)
+    # Three pooled connections, then the server ends every one of them.
+    held = [await engine.connect() for _ in range(3)]
+    for connection in held:
+        await connection.exec_driver_sql("SELECT 1")
+        await connection.close()
+    database = make_url(database_url).database
+    async with engine.connect() as admin:
+        await admin.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+        await admin.rollback()
+    await asyncio.sleep(0.2)  # let the pool's sockets see the end
+
+    failed = await asyncio.gather(writer.write(_call("lost")), return_exceptions=True)
+    assert isinstance(failed[0], db.STORAGE_ERRORS), failed
+    # One failed batch, not one per dead connection: the next call is stored.
+    (row,) = await writer.write(_call("after", first=9.0))
+    assert [r.label for r in await _stored(engine)] == ["after"]
+    assert row.label == "after"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("cache", [True, False], ids=["statement-cache", "no-statement-cache"])
+async def test_without_statement_caches_nothing_stays_prepared(
+    dialect: str, database_url: str, cache: bool
+) -> None:
+    # What a pooler in transaction mode (PgBouncer) needs: asyncpg's and SQLAlchemy's caches
+    # off, so no named statement outlives its transaction on a server connection.
+    options = {} if cache else {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0, connect_args=options)
+    try:
+        writer = db.PredictionWriter(db.make_sessionmaker(engine), notify=True)
+        await writer.write(_call("a", request_id="prepared-1"))
+        await writer.write(_call("b", rows=3, first=5.0))
+        async with engine.connect() as connection:  # the writer's one pooled connection
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            names = [r[0] for r in await driver.fetch("SELECT name FROM pg_prepared_statements")]
+        assert len(await _stored(engine)) == 4
+    finally:
+        await engine.dispose()
+    assert bool(names) is cache, names
 
 
 async def test_unreachable_database_fails_every_caller_and_recovers() -> None:
