@@ -35,21 +35,24 @@ async def apikey(settings: Settings, args: argparse.Namespace) -> int:
                 prefix=key[:12],
                 key_hash=hash_key(key),
             )
-            print(f"created key {row.id} ({row.prefix}…) with scope {row.scope}:")
-            print(key)
-            print("store it now: it is not shown again and cannot be recovered.")
-            if development and before == 0:
-                print(
-                    "this is the first active key, so authentication is now on: every call "
-                    "needs a key with the right scope (MLGRAPH_ANONYMOUS_READ=true lets callers "
-                    "without one read); running servers notice within "
-                    f"MLGRAPH_API_KEY_CACHE_SECONDS ({settings.api_key_cache_seconds:g} s)"
-                )
-            return 0
-        if args.apikey_command == "list":
+        elif args.apikey_command == "list":
             _print_keys(await db.apikeys.list_api_keys(session), development, before)
             return 0
-        count = await db.apikeys.revoke_api_key(session, key=args.key)
+        else:
+            count = await db.apikeys.revoke_api_key(session, key=args.key)
+    # Printed only once the transaction has committed: a key shown is a key that works.
+    if args.apikey_command == "create":
+        print(f"created key {row.id} ({row.prefix}…) with scope {row.scope}:")
+        print(key)
+        print("store it now: it is not shown again and cannot be recovered.")
+        if development and before == 0:
+            print(
+                "this is the first active key, so authentication is now on: every call "
+                "needs a key with the right scope (MLGRAPH_ANONYMOUS_READ=true lets callers "
+                "without one read); running servers notice within "
+                f"MLGRAPH_API_KEY_CACHE_SECONDS ({settings.api_key_cache_seconds:g} s)"
+            )
+        return 0
     if count == 0:
         print(f"mlgraph: no active key with id, prefix or name {args.key!r}", file=sys.stderr)
         return 1
