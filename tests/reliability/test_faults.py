@@ -11,12 +11,7 @@ must hold exactly the acknowledged predictions, once each, and nothing for calls
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
 import random
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from scripts.modelserver import free_port
 from tests.utils.api import CLASSIFY
 from tests.utils.migrations import migrate
+from tests.utils.postgres import Cluster, throwaway_cluster
 from tests.utils.processes import RestartableSeldon
 from tests.utils.serve import run_mlgraph
 
@@ -42,80 +38,18 @@ MAX_CALLS_PER_CLIENT = 400
 MAX_ATTEMPTS = 6
 # What a healthy system may answer while its dependencies restart: both say "retry, same id".
 RETRYABLE = frozenset({"MODEL_UNAVAILABLE", "STORAGE_UNAVAILABLE"})
-PG_ROOT = Path("/usr/lib/postgresql")
 IRIS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.9, 3.1, 1.5, 0.1]]
 
 
 # --- a throwaway PostgreSQL cluster ------------------------------------------------------------
 
 
-def _postgres_bin() -> Path:
-    versions = sorted(
-        (p for p in PG_ROOT.glob("*") if p.name.isdigit() and (p / "bin" / "initdb").exists()),
-        key=lambda p: int(p.name),
-    )
-    if versions:
-        return versions[-1] / "bin"
-    found = shutil.which("initdb")
-    if found is None:
-        pytest.fail(
-            f"initdb is not installed (looked in {PG_ROOT}/<version>/bin and PATH): install the "
-            "PostgreSQL server package; this test needs a cluster of its own to restart"
-        )
-    return Path(found).parent
-
-
-@dataclass
-class Cluster:
-    """A PostgreSQL cluster in ``data``, listening on 127.0.0.1:``port`` only."""
-
-    bin: Path
-    data: Path
-    port: int
-    log: Path
-    as_postgres: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def run(self, tool: str, *args: str) -> None:
-        # initdb refuses to run as root, and the server must own its data folder.
-        command = [*self.as_postgres, str(self.bin / tool), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-        if result.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{command} failed:\n{result.stdout}{result.stderr}\n{log}")
-
-    def ctl(self, action: str, *args: str) -> None:
-        options = f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1"
-        self.run("pg_ctl", action, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
-                 "-o", options, *args)  # fmt: skip
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    """initdb + pg_ctl start on a free port, migrated to head; stopped and removed at the end."""
-    tools = _postgres_bin()
-    folder = Path(tempfile.mkdtemp(prefix="mlgraph-faults-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    cluster = Cluster(tools, folder / "data", free_port(), folder / "postgres.log", as_postgres)
-    started = False
-    try:
-        cluster.run("initdb", "-D", str(cluster.data), "--auth=trust", "-U", "postgres",
-                    "-E", "UTF8", "--no-sync")  # fmt: skip
-        cluster.ctl("start")
-        started = True
+    """A cluster of this test's own (tests/utils/postgres.py), migrated to head."""
+    with throwaway_cluster("mlgraph-faults-pg-") as cluster:
         migrate(cluster.url, "head")
         yield cluster
-    finally:
-        if started:
-            cluster.ctl("stop", "-m", "immediate")
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- the model server, killed and restarted on one port ----------------------------------------
