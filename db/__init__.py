@@ -15,7 +15,14 @@ from db import (
     urls,
     writer,
 )
-from db.engine import STORAGE_ERRORS, Sessions, make_engine, make_sessionmaker, ping
+from db.engine import (
+    STORAGE_ERRORS,
+    Sessions,
+    driver_options,
+    make_engine,
+    make_sessionmaker,
+    ping,
+)
 from db.errors import DuplicateRequestId, UnknownPrediction
 from db.tables import Actual, ApiKey, ClassifyRequest, FeatureSchemaRow, Prediction
 from db.writer import PredictionWriter
@@ -33,6 +40,7 @@ __all__ = [
     "UnknownPrediction",
     "actuals",
     "apikeys",
+    "driver_options",
     "export",
     "features",
     "make_engine",

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["STORAGE_ERRORS", "Sessions", "make_engine", "make_sessionmaker", "ping"]
+__all__ = [
+    "STORAGE_ERRORS",
+    "Sessions",
+    "driver_options",
+    "make_engine",
+    "make_sessionmaker",
+    "ping",
+]
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -34,11 +41,15 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 _CONNECTION_LOST = ("08", "57P")
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, statement_cache: bool = True
+) -> AsyncEngine:
     """Create the process's engine for ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite://``).
 
     ``pool_size`` and ``max_overflow`` apply to PostgreSQL; keep ``(pool_size + max_overflow) x
-    workers x pods`` under the server's ``max_connections``.
+    workers x pods`` under the server's ``max_connections`` (or PgBouncer's ``max_client_conn``).
+    ``statement_cache=False`` is for a pooler in transaction or statement mode: see
+    ``driver_options``.
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
@@ -47,9 +58,44 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
     # No pool_pre_ping: it cost a round trip per checkout (about 5 % of classify's CPU,
     # bench/). A connection the server dropped fails its one call with STORAGE_UNAVAILABLE,
     # which callers retry, and _connection_lost then invalidates the whole pool at once.
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args=driver_options(url, statement_cache=statement_cache),
+    )
     event.listen(engine.sync_engine, "handle_error", _connection_lost)
     return engine
+
+
+def driver_options(url: str, *, statement_cache: bool) -> dict[str, Any]:
+    """asyncpg's connect arguments for ``url``; ``{}`` for SQLite or with the caches on.
+
+    With ``statement_cache=False`` no statement outlives its transaction, which a pooler in
+    transaction mode requires (PgBouncer 1.18 has no prepared-statement support in that mode):
+    it hands each transaction whichever server connection is free, so a statement prepared in
+    one transaction is missing in the next (``prepared statement "__asyncpg_stmt_5__" does not
+    exist``), and a name another process chose on that server connection may already be taken.
+    Off are asyncpg's statement cache (``statement_cache_size``) and SQLAlchemy's
+    (``prepared_statement_cache_size``), and each statement is the protocol's unnamed one
+    (``prepared_statement_name_func`` returning ``""``): the next statement replaces it, so
+    nothing piles up on the server connection as uniquely named statements would (SQLAlchemy's
+    asyncpg dialect docs, "Prepared Statement Name with PGBouncer"). The price is a Parse per
+    statement. Code on the pool's raw asyncpg connection inherits ``statement_cache_size=0``
+    (its ``fetch``/``executemany``/``copy_*`` then use unnamed statements too) and must not
+    ``prepare()`` named statements of its own.
+    """
+    if url.startswith("sqlite") or statement_cache:
+        return {}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unnamed,
+    }
+
+
+def _unnamed() -> str:
+    return ""
 
 
 def make_sessionmaker(engine: AsyncEngine) -> Sessions:

@@ -29,6 +29,7 @@ from graph.app import create_app
 from graph.settings import Settings
 from scripts.modelserver import ModelServer, start_mlserver, start_seldon
 from tests.utils.migrations import migrate
+from tests.utils.pgbouncer import PgBouncer, start_pgbouncer
 
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -150,6 +151,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with db.make_sessionmaker(engine)() as session:
         yield session
+
+
+@pytest.fixture
+def pgbouncer() -> Iterator[PgBouncer]:
+    """A PgBouncer of this test's own, in transaction mode, in front of the test server."""
+    with start_pgbouncer(POSTGRES_URL) as bouncer:
+        yield bouncer
 
 
 # --- model server ----------------------------------------------------------------------------
