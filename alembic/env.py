@@ -36,8 +36,24 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
+def statement_cache() -> bool:
+    """``MLGRAPH_DATABASE_STATEMENT_CACHE``, as ``mlgraph migrate`` passes it or from the
+    environment: behind PgBouncer in transaction mode, migrations need it off too."""
+    given = config.attributes.get("statement_cache")
+    if given is not None:
+        return bool(given)
+    try:
+        return load_settings().database_statement_cache
+    except InvalidSettings as exc:
+        raise SystemExit("\n".join(exc.problems)) from None
+
+
 async def run_async_migrations(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    engine = create_async_engine(
+        url,
+        poolclass=pool.NullPool,
+        connect_args=db.driver_options(url, statement_cache=statement_cache()),
+    )
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

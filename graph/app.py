@@ -38,6 +38,7 @@ from strawberry.types import ExecutionResult
 import db
 from graph.auth import Authenticator
 from graph.context import Context, State
+from graph.databases import open_engine
 from graph.errors import with_code
 from graph.features import DuplicateKeys
 from graph.graphiql import ASSETS_PATH, assets, graphiql_page
@@ -156,6 +157,7 @@ class GraphQLApp(GraphQL[Context, None]):
             schema_problem=await state.schema.problem(),
             settings=state.settings,
             sessions=state.sessions,
+            read_sessions=state.read_sessions,
             models=state.models,
             authenticator=state.authenticator,
             live=state.live,
@@ -204,17 +206,23 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        engine = db.make_engine(
-            settings.database_url,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-        )
+        engine = open_engine(settings)
+        # Monitoring reads on a replica of their own pool never queue behind classify's writes.
+        read_engine = open_engine(settings, read=True) if settings.database_read_url else None
         watch_pool(engine)
         schema = SchemaGuard(engine)
         await _check_database(schema, settings.database_url)
         if tracing is not None:
-            tracing.instrument_engine(engine)
-        live = Broadcaster(settings.database_url, queue_size=settings.live_queue_size)
+            for each in (engine, read_engine):
+                if each is not None:
+                    tracing.instrument_engine(each)
+        if not settings.database_statement_cache and settings.listen_database_url is None:
+            logger.warning(
+                "MLGRAPH_DATABASE_STATEMENT_CACHE=false (a pooler in transaction mode?) but no "
+                "MLGRAPH_LISTEN_DATABASE_URL: LISTEN through such a pooler misses notifications, "
+                "so live subscribers would hear only this process; set it to a direct URL"
+            )
+        live = Broadcaster(settings.listen_url, queue_size=settings.live_queue_size)
         timeout = httpx.Timeout(settings.model_timeout, connect=settings.model_connect_timeout)
         try:
             # httpx's own transport spent about a third of classify's CPU in httpcore's pool
@@ -229,6 +237,7 @@ def create_app(
                 if tracing is not None:
                     tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
+                read_sessions = db.make_sessionmaker(read_engine) if read_engine else sessions
                 writer = db.PredictionWriter(
                     sessions,
                     # PostgreSQL: LISTEN/NOTIFY reaches every process; SQLite: in-process.
@@ -243,6 +252,8 @@ def create_app(
                     "engine": engine,
                     "schema": schema,
                     "sessions": sessions,
+                    "read_engine": read_engine,
+                    "read_sessions": read_sessions,
                     "models": build_registry(
                         settings,
                         http,
@@ -260,6 +271,8 @@ def create_app(
         finally:
             await live.aclose()
             await engine.dispose()
+            if read_engine is not None:
+                await read_engine.dispose()
             if tracing is not None:
                 tracing.shutdown()
 

@@ -30,6 +30,9 @@ class State(TypedDict):
     engine: AsyncEngine
     schema: SchemaGuard
     sessions: db.Sessions
+    # MLGRAPH_DATABASE_READ_URL's engine, or None; then read_sessions is sessions.
+    read_engine: AsyncEngine | None
+    read_sessions: db.Sessions
     models: ModelRegistry
     authenticator: Authenticator
     live: Broadcaster
@@ -45,7 +48,11 @@ class Context:
     # Why the database's schema cannot be used ("run `mlgraph migrate`"), or None.
     schema_problem: str | None
     settings: Settings
+    # The primary: writes, and reads that must see what was just acknowledged.
     sessions: db.Sessions
+    # The read replica when one is set (else the primary): history, statistics, drift,
+    # performance. It lags the primary; graph/databases.py says who may read it.
+    read_sessions: db.Sessions
     models: ModelRegistry
     authenticator: Authenticator
     live: Broadcaster

@@ -45,14 +45,18 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (*db.STORAGE_ERRORS, DBAPIErr
 RECHECK_SECONDS = 1.0
 
 
-def alembic_config(database_url: str) -> Config:
-    """An Alembic ``Config`` for ``database_url``, without needing alembic.ini."""
+def alembic_config(database_url: str, *, statement_cache: bool = True) -> Config:
+    """An Alembic ``Config`` for ``database_url``, without needing alembic.ini.
+
+    ``statement_cache`` is ``MLGRAPH_DATABASE_STATEMENT_CACHE`` (alembic/env.py reads it).
+    """
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     # ConfigParser treats % as interpolation; URLs may hold %-escaped passwords.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["statement_cache"] = statement_cache
     return config
 
 

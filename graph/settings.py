@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    database_statement_cache: bool = Field(
+        default=True,
+        description="false behind PgBouncer in transaction or statement mode (db.driver_options)",
+    )
+    database_read_url: DatabaseUrl | None = Field(
+        default=None,
+        description="a streaming replica for history, statistics, drift, performance, export",
+    )
+    listen_database_url: DatabaseUrl | None = Field(
+        default=None,
+        description="a direct PostgreSQL connection for LISTEN (not a transaction pooler); "
+        "default: database_url",
+    )
 
     model_url: str = Field(
         default="http://127.0.0.1:9000", description="base URL of the Seldon model server"
@@ -308,7 +321,26 @@ class Settings(BaseSettings):
                 "set both MLGRAPH_DRIFT_REFERENCE_SINCE and MLGRAPH_DRIFT_REFERENCE_UNTIL, "
                 "or neither"
             )
+        for name in ("database_read_url", "listen_database_url"):
+            url = getattr(self, name)
+            if url is not None and not (
+                url.startswith("postgresql") and self.database_url.startswith("postgresql")
+            ):
+                raise ValueError(
+                    f"{_variable(name)} is a PostgreSQL URL beside a PostgreSQL "
+                    "MLGRAPH_DATABASE_URL (a replica or LISTEN connection of its primary)"
+                )
         return self
+
+    @property
+    def read_url(self) -> str:
+        """Where monitoring reads go: the read replica, else the primary."""
+        return self.database_read_url or self.database_url
+
+    @property
+    def listen_url(self) -> str:
+        """Where live predictions ``LISTEN``: its own URL, else the main one."""
+        return self.listen_database_url or self.database_url
 
     def model_list(self) -> list[ModelSettings]:
         """The configured models, the default first."""
@@ -355,7 +387,16 @@ def load_settings(**values: Any) -> Settings:
 
 
 # Values that may hold passwords or tokens are never repeated (URLs, a model's headers).
-_SECRET = frozenset({"database_url", "drift_webhook_url", "url", "headers"})
+_SECRET = frozenset(
+    {
+        "database_url",
+        "database_read_url",
+        "listen_database_url",
+        "drift_webhook_url",
+        "url",
+        "headers",
+    }
+)
 
 
 def _variable(field: str) -> str:

@@ -35,9 +35,9 @@ def database_problem(url: str, error: BaseException) -> str:
     return f"cannot use the database ({describe_url(url)}): {reason}"
 
 
-async def read_schema(url: str) -> SchemaState:
+async def read_schema(url: str, *, statement_cache: bool = True) -> SchemaState:
     """The database's revision; ``CommandError`` when it cannot be reached."""
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    engine = db.make_engine(url, pool_size=1, max_overflow=0, statement_cache=statement_cache)
     try:
         return await schema_state(engine)
     except DATABASE_ERRORS as exc:
@@ -47,9 +47,12 @@ async def read_schema(url: str) -> SchemaState:
 
 
 @asynccontextmanager
-async def open_database(url: str, *, pool_size: int = 1) -> AsyncIterator[AsyncEngine]:
+async def open_database(
+    url: str, *, pool_size: int = 1, statement_cache: bool = True
+) -> AsyncIterator[AsyncEngine]:
     """An engine on a database that answers and is migrated; else ``CommandError`` saying
-    what to do (``run `mlgraph migrate```)."""
+    what to do (``run `mlgraph migrate```). ``statement_cache`` is
+    ``MLGRAPH_DATABASE_STATEMENT_CACHE`` (``db.driver_options``)."""
     missing = _missing_file(url)
     if missing is not None:
         # Connecting would create an empty file here, and a second database to wonder about.
@@ -57,7 +60,9 @@ async def open_database(url: str, *, pool_size: int = 1) -> AsyncIterator[AsyncE
             f"the database file {missing} does not exist: run `mlgraph migrate` to create it, "
             "or set MLGRAPH_DATABASE_URL to the one you use"
         )
-    engine = db.make_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = db.make_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, statement_cache=statement_cache
+    )
     try:
         try:
             state = await schema_state(engine)

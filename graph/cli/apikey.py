@@ -22,7 +22,9 @@ _HEADER = ("ID", "PREFIX", "SCOPE", "STATE", "NAME")
 async def apikey(settings: Settings, args: argparse.Namespace) -> int:
     development = settings.environment == "development"
     async with (
-        open_database(settings.database_url) as engine,
+        open_database(
+            settings.database_url, statement_cache=settings.database_statement_cache
+        ) as engine,
         db.make_sessionmaker(engine).begin() as session,
     ):
         before = await db.apikeys.count_active_api_keys(session)

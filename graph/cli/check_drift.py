@@ -260,7 +260,10 @@ async def _measure(settings: Settings, plan: _Plan) -> dict[str, Any]:
     from graph.resolvers.drift import check_drift, default_thresholds
     from graph.types.drift import DriftStatus
 
-    async with open_database(settings.database_url) as engine:
+    # Both windows are read from the replica, when there is one.
+    async with open_database(
+        settings.read_url, statement_cache=settings.database_statement_cache
+    ) as engine:
         sessions = db.make_sessionmaker(engine)
         await _check_model(sessions, settings, plan.model)
         drift = await check_drift(

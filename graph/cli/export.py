@@ -29,7 +29,10 @@ def export(
         raise CommandError(f"--out: the folder {Path(out).resolve().parent} does not exist")
 
     async def main() -> int:
-        async with open_database(settings.database_url) as engine:
+        # A training set may be large: the read replica, when there is one, bears the scan.
+        async with open_database(
+            settings.read_url, statement_cache=settings.database_statement_cache
+        ) as engine:
             sessions = db.make_sessionmaker(engine)
             async with sessions() as session:
                 plan = await queries.plan_export(session, since=start, until=end, model_name=model)

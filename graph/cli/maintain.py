@@ -13,7 +13,9 @@ __all__ = ["maintain"]
 
 async def maintain(settings: Settings) -> int:
     async with (
-        open_database(settings.database_url) as engine,
+        open_database(
+            settings.database_url, statement_cache=settings.database_statement_cache
+        ) as engine,
         db.make_sessionmaker(engine).begin() as session,
     ):
         report = await db.partitions.maintain(

@@ -18,8 +18,9 @@ def migrate(settings: Settings, revision: str, *, down: bool) -> int:
     from alembic import command
     from alembic.util import CommandError as AlembicError
 
-    before = asyncio.run(read_schema(settings.database_url))
-    config = alembic_config(settings.database_url)
+    cache = settings.database_statement_cache
+    before = asyncio.run(read_schema(settings.database_url, statement_cache=cache))
+    config = alembic_config(settings.database_url, statement_cache=cache)
     try:
         if down:
             command.downgrade(config, revision)
@@ -27,7 +28,7 @@ def migrate(settings: Settings, revision: str, *, down: bool) -> int:
             command.upgrade(config, revision)
     except AlembicError as exc:  # a revision that does not exist, or the wrong direction
         raise CommandError(f"{exc} (revisions: head, base, or an id such as 0005)") from None
-    after = asyncio.run(read_schema(settings.database_url))
+    after = asyncio.run(read_schema(settings.database_url, statement_cache=cache))
     if before.current == after.current:
         print(f"{after.where}: already at revision {after.current or _EMPTY}; nothing to do")
     else:
