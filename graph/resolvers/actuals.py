@@ -77,7 +77,7 @@ class PerformanceQueries:
         bucket: BucketSize = BucketSize.DAY,
     ) -> list[PerformanceBucket]:
         since, until = check_range(since, until, model_name=model_name)
-        async with info.context.sessions() as session:
+        async with info.context.read_sessions() as session:
             rows = await queries.get_performance_counts(
                 session, model_name=model_name, since=since, until=until, bucket=bucket.value
             )

@@ -142,6 +142,7 @@ class ClassifyMutations:
 
 
 async def _stored(context: Context, request_id: str) -> list[db.Prediction]:
+    # The primary: a retry must find what an earlier call committed, however recently.
     async with context.sessions() as session:
         return await queries.get_predictions_by_request_id(session, request_id=request_id)
 

@@ -71,7 +71,7 @@ class DriftQueries:
         if label_test is not None and label_threshold is not None:
             thresholds[label_test] = label_threshold
         return await check_drift(
-            info.context.sessions,
+            info.context.read_sessions,
             settings,
             model_name=model_name,
             reference=(ref_since, ref_until),

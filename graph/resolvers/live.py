@@ -46,6 +46,8 @@ class LiveSubscriptions:
         except notify.LISTEN_ERRORS as exc:
             raise StorageUnavailable("cannot listen for new predictions; retry later") from exc
         try:
+            # The primary, never the read replica: a notice names rows the moment they commit,
+            # and a lagging replica would not have them yet (nor a catch-up's newest rows).
             async for live in stream(context.sessions, subscriber, after=keyset):
                 yield PredictionEvent.from_live(live, dropped=subscriber.dropped)
         finally:

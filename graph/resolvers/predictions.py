@@ -35,6 +35,7 @@ class PredictionQueries:
             prediction_id = uuid.UUID(str(id))
         except ValueError as exc:
             raise BadUserInput("id is not a prediction id (a UUID)", argument="id") from exc
+        # The primary: a caller holding an id classify just returned must find its row.
         async with info.context.sessions() as session:
             row = await queries.get_prediction(session, prediction_id=prediction_id)
         return Prediction.from_row(row) if row else None
@@ -67,7 +68,7 @@ class PredictionQueries:
         check_text(model_name, argument="modelName")
         check_text(label, argument="label")
         keyset = decode_cursor(after) if after is not None else None
-        async with info.context.sessions() as session:
+        async with info.context.read_sessions() as session:
             # One row more than the page tells whether another page follows.
             rows = await queries.list_predictions(
                 session,

@@ -32,7 +32,7 @@ class StatsQueries:
         bucket: BucketSize = BucketSize.DAY,
     ) -> list[PredictionBucket]:
         since, until = check_range(since, until, model_name=model_name)
-        async with info.context.sessions() as session:
+        async with info.context.read_sessions() as session:
             rows = await queries.get_bucket_stats(
                 session, model_name=model_name, since=since, until=until, bucket=bucket.value
             )
@@ -59,7 +59,7 @@ class StatsQueries:
             raise BadUserInput("quantiles: 1 to 20 numbers between 0 and 1", argument="quantiles")
         if not 1 <= top <= 100:
             raise BadUserInput("top: 1 to 100 values per categorical feature", argument="top")
-        async with info.context.sessions() as session:
+        async with info.context.read_sessions() as session:
             rows = await queries.get_feature_stats(
                 session,
                 model_name=model_name,

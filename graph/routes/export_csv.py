@@ -29,7 +29,7 @@ async def export_csv(request: Request) -> Response:
             {"error": str(error), "code": error.code}, status_code=error.http_status
         )
     model = request.query_params.get("model")
-    sessions: db.Sessions = request.state.sessions
+    sessions: db.Sessions = request.state.read_sessions
     async with sessions() as session:
         try:
             plan = await queries.plan_export(session, since=since, until=until, model_name=model)
