@@ -28,6 +28,7 @@ __all__ = [
     "LiveClient",
     "Mlgraph",
     "metric",
+    "mlgraph_command",
     "run_mlgraph",
     "serve_mlgraph",
     "stub_label",
@@ -137,6 +138,19 @@ def run_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[Ml
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def mlgraph_command(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """Run one ``mlgraph`` sub-command to its end with ``MLGRAPH_*`` ``environment`` added."""
+    mlgraph = Path(sys.executable).parent / "mlgraph"
+    return subprocess.run(
+        [str(mlgraph), *args],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @contextmanager
