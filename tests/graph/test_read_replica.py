@@ -1,0 +1,174 @@
+"""Reads on a real streaming replica: which paths read it, and what callers see under lag.
+
+Each test makes its own primary (``initdb``) and hot standby (``pg_basebackup -R``) on free ports
+(tests/utils/postgres.py) and runs ``mlgraph serve`` with ``MLGRAPH_DATABASE_READ_URL`` on the
+standby. Pausing the standby's WAL replay (``pg_wal_replay_pause``) makes the lag as long as the
+test needs: a row committed meanwhile exists on the primary only, so every read that finds it
+read the primary and every read that misses it read the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.graph.test_live import SUBSCRIBE, events, ids
+from tests.utils.api import CLASSIFY, PREDICTIONS, error_codes, graphql
+from tests.utils.migrations import migrate
+from tests.utils.postgres import Cluster, replica_of, throwaway_cluster, wait_for_replay
+from tests.utils.reads import read_all
+from tests.utils.serve import LiveClient, serve_mlgraph, stub_model, wait_for_metric
+
+PREDICTION = "query($id: ID!) { prediction(id: $id) { id requestId } }"
+RECORD = """
+mutation($requestId: String!, $labels: [String!]!) {
+  recordActual(input: {requestId: $requestId, labels: $labels}) { label }
+}
+"""
+BEFORE = [[4.0, 3, 1, 0.2], [6.0, 3, 5, 2]]
+DURING = [[4.5, 3, 1, 0.2], [6.5, 3, 5, 2], [4.2, 3, 1, 0.2]]
+
+
+@pytest.fixture
+def primary() -> Iterator[Cluster]:
+    with throwaway_cluster("mlgraph-primary-") as cluster:
+        migrate(cluster.url, "head")
+        yield cluster
+
+
+@pytest.fixture
+def replica(primary: Cluster) -> Iterator[Cluster]:
+    with replica_of(primary) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def mlgraph(primary: Cluster, replica: Cluster, tmp_path: Path) -> Iterator[str]:
+    with (
+        stub_model() as model_url,
+        serve_mlgraph(
+            primary.url,
+            tmp_path / "serve.log",
+            MLGRAPH_DATABASE_READ_URL=replica.url,
+            MLGRAPH_MODEL_URL=model_url,
+            MLGRAPH_DRIFT_MIN_ROWS="2",
+        ) as base,
+    ):
+        yield base
+
+
+async def _execute(url: str, statement: str) -> object:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            return await connection.scalar(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _pause_replay(replica: Cluster) -> None:
+    await _execute(replica.url, "SELECT pg_wal_replay_pause()")
+    for _ in range(600):
+        if await _execute(replica.url, "SELECT pg_get_wal_replay_pause_state()") == "paused":
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the replica's replay never paused")
+
+
+async def _classify(
+    client: httpx.AsyncClient, rows: list[list[float]], request_id: str
+) -> tuple[list[str], bool]:
+    body = await graphql(client, CLASSIFY, rows=rows, requestId=request_id)
+    assert not error_codes(body), body
+    result = body["data"]["classify"]
+    return [p["id"] for p in result["predictions"]], result["replayed"]
+
+
+async def test_monitoring_reads_the_replica_and_fresh_rows_come_from_the_primary(
+    primary: Cluster, replica: Cluster, mlgraph: str
+) -> None:
+    async with httpx.AsyncClient(base_url=mlgraph, timeout=60) as client:
+        before, _ = await _classify(client, BEFORE, "before")
+        await wait_for_replay(primary.url, replica.url)
+        assert sorted((await read_all(client)).history) == sorted(before)
+        page = await graphql(client, PREDICTIONS, first=1)
+        newest_cursor = page["data"]["predictions"]["edges"][0]["cursor"]
+
+        await _pause_replay(replica)
+        async with LiveClient(mlgraph) as live:
+            await live.subscribe("live", SUBSCRIBE)
+            await wait_for_metric(client, "mlgraph_live_subscribers", 1)
+            during, replayed = await _classify(client, DURING, "during")
+            assert not replayed
+            heard = (await events(live, {"live": max(during)}))["live"]
+        async with LiveClient(mlgraph) as live:
+            # A reconnect with a cursor: the catch-up finds rows the replica does not have.
+            await live.subscribe("again", SUBSCRIBE, after=newest_cursor)
+            caught_up = (await events(live, {"again": max(during)}))["again"]
+
+        lagging = await read_all(client)
+        retry, replayed = await _classify(client, DURING, "during")
+        assert replayed
+        found = await graphql(client, PREDICTION, id=during[0])
+        recorded = await graphql(client, RECORD, requestId="during", labels=["a", "b", "c"])
+        ready = await client.get("/readyz")
+
+        await _execute(replica.url, "SELECT pg_wal_replay_resume()")
+        await wait_for_replay(primary.url, replica.url)
+        current = await read_all(client)
+
+    # Paused, the replica has only the first call: every monitoring read saw only that.
+    assert sorted(lagging.history) == sorted(before)
+    assert lagging.stats_count == 2
+    assert lagging.feature_counts == [2] * 4
+    assert lagging.drift_counts == (2, 2)
+    assert lagging.performance == (2, 0)
+    assert sorted(lagging.export) == sorted(before)
+    # Meanwhile the paths that must see an acknowledged row read the primary.
+    assert retry == during
+    assert found["data"]["prediction"] == {"id": during[0], "requestId": "during"}
+    assert not error_codes(recorded), recorded
+    assert sorted(ids(heard)) == sorted(during)
+    assert sorted(ids(caught_up)) == sorted(during)
+    assert all(event["replayed"] for event in caught_up)
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["checks"]["readDatabase"] == "ok"
+    # Replayed, the replica has caught up with everything, the actuals included.
+    assert sorted(current.history) == sorted(before + during)
+    assert current.stats_count == 5
+    assert current.performance == (5, 3)
+
+
+async def test_a_replica_that_is_down_fails_reads_but_not_classify(
+    primary: Cluster, replica: Cluster, mlgraph: str
+) -> None:
+    async with httpx.AsyncClient(base_url=mlgraph, timeout=60) as client:
+        await asyncio.to_thread(replica.ctl, "stop", "-m", "fast")
+        try:
+            ready = await client.get("/readyz")
+            stored, _ = await _classify(client, BEFORE, "while-down")
+            history = await graphql(client, PREDICTIONS, first=10)
+            found = await graphql(client, PREDICTION, id=stored[0])
+        finally:
+            await asyncio.to_thread(replica.ctl, "start")
+        await wait_for_replay(primary.url, replica.url)
+        back = await client.get("/readyz")
+        after = await graphql(client, PREDICTIONS, first=10)
+
+    # Ready all the same: classify needs only the primary, so the pod stays in its Service.
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["readDatabase"] == "unavailable"
+    assert error_codes(history) == ["STORAGE_UNAVAILABLE"]
+    assert found["data"]["prediction"]["id"] == stored[0]
+    assert back.json()["status"] == "ok"
+    assert not error_codes(after), after
+    assert sorted(e["node"]["id"] for e in after["data"]["predictions"]["edges"]) == sorted(stored)
