@@ -9,7 +9,7 @@ from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import db
-from tests.utils.pgbouncer import PgBouncer
+from tests.utils.pgbouncer import PgBouncer, interleave_transactions
 
 
 @pytest.mark.postgres_only
@@ -38,23 +38,6 @@ async def test_a_connection_the_server_ended_is_a_storage_error(engine: AsyncEng
         assert await connection.scalar(text("SELECT 1")) == 1
 
 
-async def _interleave(engine: AsyncEngine) -> None:
-    """Two pooled connections in transactions at once, then one of them again.
-
-    PgBouncer in transaction mode gives the two transactions two server connections, and the
-    last transaction the one freed last (it reuses server connections last-in, first-out):
-    not the one the first connection prepared its statement on.
-    """
-    statement = text("SELECT count(*) FROM predictions")
-    async with engine.connect() as first, engine.connect() as second:
-        await first.execute(statement)
-        await second.execute(statement)
-        await first.commit()
-        await second.commit()
-        await first.execute(statement)
-        await first.commit()
-
-
 @pytest.mark.postgres_only
 async def test_behind_pgbouncer_cached_statements_break_without_the_setting(
     database_url: str, pgbouncer: PgBouncer
@@ -62,7 +45,7 @@ async def test_behind_pgbouncer_cached_statements_break_without_the_setting(
     engine = db.make_engine(pgbouncer.url(database_url))  # statement_cache=True, the default
     try:
         with pytest.raises(exc.DBAPIError) as caught:
-            await _interleave(engine)
+            await interleave_transactions(engine)
     finally:
         await engine.dispose()
     assert 'prepared statement "__asyncpg_stmt_' in str(caught.value)
@@ -76,7 +59,7 @@ async def test_behind_pgbouncer_statement_cache_off_works_and_leaves_no_statemen
     engine = db.make_engine(pgbouncer.url(database_url), statement_cache=False)
     try:
         for _ in range(3):
-            await _interleave(engine)
+            await interleave_transactions(engine)
         # Every server connection the pool has used, each held by a transaction at once.
         async with engine.connect() as first, engine.connect() as second:
             left = [

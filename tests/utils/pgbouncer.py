@@ -22,12 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scripts.modelserver import free_port
 from tests.utils.postgres import postgres_bin
 
-__all__ = ["PgBouncer", "pgbouncer_binary", "start_pgbouncer"]
+__all__ = [
+    "PgBouncer",
+    "interleave_transactions",
+    "pgbouncer_binary",
+    "run_pgbouncer",
+    "start_pgbouncer",
+]
 
 
 def pgbouncer_binary() -> Path:
@@ -90,19 +98,29 @@ default_pool_size = {pool_size}
 max_client_conn = 1000
 """
     )
+    try:
+        with run_pgbouncer(folder / "pgbouncer.ini", port, user=user) as bouncer:
+            yield bouncer
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def run_pgbouncer(ini: Path, port: int, *, user: str = "postgres") -> Iterator[PgBouncer]:
+    """Run the real PgBouncer on ``ini`` (which must listen on 127.0.0.1:``port``) until the
+    block ends; its log goes beside the ini."""
+    folder = ini.parent
     command = [str(pgbouncer_binary())]
     if os.geteuid() == 0:
-        # PgBouncer refuses to run as root; -u drops to the postgres user after start.
-        user_entry = pwd.getpwnam("postgres")
-        os.chown(folder, user_entry.pw_uid, user_entry.pw_gid)
-        for path in folder.iterdir():
-            os.chown(path, user_entry.pw_uid, user_entry.pw_gid)
+        # PgBouncer refuses to run as root; -u drops to the postgres user after start, which
+        # must then still read its files.
+        owner = pwd.getpwnam("postgres")
+        for path in [folder, *folder.iterdir()]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
         command += ["-u", "postgres"]
     log = folder / "pgbouncer.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [*command, str(folder / "pgbouncer.ini")], stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen([*command, str(ini)], stdout=out, stderr=subprocess.STDOUT)
     bouncer = PgBouncer(port, folder, log, process, user)
     try:
         _wait_until_listening(bouncer)
@@ -114,7 +132,24 @@ max_client_conn = 1000
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def interleave_transactions(engine: AsyncEngine) -> None:
+    """Two pooled connections in transactions at once, then one of them again.
+
+    PgBouncer in transaction mode gives the two transactions two server connections, and the
+    last transaction the one freed last (it reuses server connections last-in, first-out):
+    not the one the first connection prepared its statement on. With statement caches on,
+    that last statement fails (``prepared statement … does not exist``).
+    """
+    statement = text("SELECT 1")
+    async with engine.connect() as first, engine.connect() as second:
+        await first.execute(statement)
+        await second.execute(statement)
+        await first.commit()
+        await second.commit()
+        await first.execute(statement)
+        await first.commit()
 
 
 def _wait_until_listening(bouncer: PgBouncer) -> None:
