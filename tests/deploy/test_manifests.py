@@ -11,6 +11,7 @@ Docker itself is not needed: the Dockerfiles are read with dockerfile-parse.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import io
@@ -19,6 +20,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,9 +29,13 @@ import kubernetes_validate
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+from sqlalchemy import exc, text
+from sqlalchemy.engine import make_url
 
+import db
 from graph.settings import Settings
-from scripts.modelserver import KINDS
+from scripts.modelserver import KINDS, free_port
+from tests.utils.pgbouncer import interleave_transactions, run_pgbouncer
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -203,8 +209,8 @@ def test_custom_schemas_reject_misspelt_fields() -> None:
 
 def test_api_containers_are_probed_and_locked_down(manifests: tuple[Manifest, ...]) -> None:
     deployments = of_kind(manifests, "Deployment")
-    assert [d["metadata"]["name"] for d in deployments] == ["mlgraph"]
-    for deployment in deployments:
+    assert sorted(d["metadata"]["name"] for d in deployments) == ["mlgraph", "mlgraph-pgbouncer"]
+    for deployment in [one(manifests, "Deployment", "mlgraph")]:
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
@@ -284,6 +290,9 @@ def test_drift_cronjob_runs_check_drift(manifests: tuple[Manifest, ...]) -> None
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     container = assert_runs_like_the_api(manifests, cronjob, ["mlgraph", "check-drift"])
+    read = env_var(container, "MLGRAPH_DATABASE_READ_URL")
+    assert read is not None
+    assert read["valueFrom"] == secret_ref("read-url", optional=True)
     webhook = env_var(container, "MLGRAPH_DRIFT_WEBHOOK_URL")
     assert webhook is not None
     assert "value" not in webhook, "webhook URLs carry tokens: from a Secret only"
@@ -314,18 +323,34 @@ def test_maintain_cronjob_runs_maintain_daily(manifests: tuple[Manifest, ...]) -
     assert_runs_like_the_api(manifests, cronjob, ["mlgraph", "maintain"])
 
 
-def test_database_url_comes_only_from_the_secret(manifests: tuple[Manifest, ...]) -> None:
-    workloads = [*of_kind(manifests, "Deployment"), *of_kind(manifests, "Job")]
-    for workload in workloads:
-        for container in workload["spec"]["template"]["spec"]["containers"]:
-            url = env_var(container, "MLGRAPH_DATABASE_URL")
-            assert url is not None, f"{key(workload)} has no MLGRAPH_DATABASE_URL"
-            assert "value" not in url
-            assert url["valueFrom"] == {"secretKeyRef": DATABASE_SECRET}
+def secret_ref(entry: str, *, optional: bool = False) -> Manifest:
+    ref: Manifest = {"name": DATABASE_SECRET["name"], "key": entry}
+    return {"secretKeyRef": {**ref, "optional": True} if optional else ref}
+
+
+def test_database_urls_come_only_from_the_secret(manifests: tuple[Manifest, ...]) -> None:
+    api = one(manifests, "Deployment", "mlgraph")["spec"]["template"]["spec"]["containers"][0]
+    migrate = one(manifests, "Job", "mlgraph-migrate")["spec"]["template"]["spec"]
+    urls = {
+        # Through PgBouncer; LISTEN on the primary itself; the replica only if there is one.
+        ("Deployment/mlgraph", "MLGRAPH_DATABASE_URL"): secret_ref("url"),
+        ("Deployment/mlgraph", "MLGRAPH_LISTEN_DATABASE_URL"): secret_ref("direct-url"),
+        ("Deployment/mlgraph", "MLGRAPH_DATABASE_READ_URL"): secret_ref("read-url", optional=True),
+        # Migrations may need a session of their own: never through transaction pooling.
+        ("Job/mlgraph-migrate", "MLGRAPH_DATABASE_URL"): secret_ref("direct-url"),
+    }
+    containers = {"Deployment/mlgraph": api, "Job/mlgraph-migrate": migrate["containers"][0]}
+    for (where, name), expected in urls.items():
+        variable = env_var(containers[where], name)
+        assert variable is not None, f"{where} has no {name}"
+        assert "value" not in variable
+        assert variable["valueFrom"] == expected, f"{where} {name}"
+    pooler = one(manifests, "Deployment", "mlgraph-pgbouncer")["spec"]["template"]["spec"]
+    assert not any(c.get("env") or c.get("envFrom") for c in pooler["containers"])
     for config in of_kind(manifests, "ConfigMap"):
         for name, value in config.get("data", {}).items():
-            assert "DATABASE" not in name, f"{key(config)} holds {name}"
-            assert "postgresql" not in value, f"{key(config)}: {name}"
+            assert not ("DATABASE" in name and name.endswith("_URL")), f"{key(config)}: {name}"
+            assert "postgresql+asyncpg" not in value, f"{key(config)}: {name}"
             assert "sqlite" not in value, f"{key(config)}: {name}"
 
 
@@ -411,6 +436,135 @@ def test_service_monitor_scrapes_metrics_on_the_service_port(
         assert endpoint["path"] == "/metrics"
 
 
+# --- PgBouncer --------------------------------------------------------------------------------
+
+
+def pgbouncer_ini(manifests: tuple[Manifest, ...]) -> str:
+    """The pgbouncer.ini of the ConfigMap the PgBouncer pods mount (its name has a hash)."""
+    pod = one(manifests, "Deployment", "mlgraph-pgbouncer")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    ini: str = one(manifests, "ConfigMap", volume["configMap"]["name"])["data"]["pgbouncer.ini"]
+    return ini
+
+
+def ini_settings(ini: str) -> dict[str, str]:
+    """The [pgbouncer] section's settings (PgBouncer's own syntax: ``;`` starts a comment)."""
+    section, found = "", {}
+    for line in ini.splitlines():
+        line = line.strip()
+        if not line or line.startswith((";", "#", "%")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "pgbouncer":
+            name, _, value = line.partition("=")
+            found[name.strip()] = value.strip()
+    return found
+
+
+def test_pgbouncer_pools_transactions_behind_its_service(manifests: tuple[Manifest, ...]) -> None:
+    deployment = one(manifests, "Deployment", "mlgraph-pgbouncer")
+    template = deployment["spec"]["template"]
+    pod = template["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert_locked_down(container, key(deployment))
+    assert set(container["resources"]["limits"]) >= {"cpu", "memory"}
+    settings = ini_settings(pgbouncer_ini(manifests))
+    assert settings["pool_mode"] == "transaction"
+    assert settings["unix_socket_dir"] == ""  # nothing to write on the read-only root
+    listen = int(settings["listen_port"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert port_number(container[probe]["tcpSocket"]["port"], container) == listen
+    # Files it reads come from the mounted Secret; the ConfigMap holds no password.
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    (secret,) = [v for v in pod["volumes"] if "secret" in v]
+    assert secret["secret"]["secretName"] == "mlgraph-pgbouncer"
+    assert settings["auth_file"] == f"{mounts[secret['name']]}/userlist.txt"
+    assert f"%include {mounts[secret['name']]}/databases.ini" in pgbouncer_ini(manifests)
+    # The safe shutdown (SIGINT) after the endpoints are gone, within the grace period.
+    stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert stop[:2] == ["/bin/sh", "-c"]
+    assert stop[2].endswith("kill -INT 1")
+    assert int(stop[2].split()[1].rstrip(";")) <= pod["terminationGracePeriodSeconds"] - 10
+
+    service = one(manifests, "Service", "mlgraph-pgbouncer")
+    assert selects(service["spec"]["selector"], template["metadata"]["labels"])
+    (port,) = service["spec"]["ports"]
+    assert port_number(port["targetPort"], container) == listen
+    api_service = one(manifests, "Service", "mlgraph")
+    assert not selects(api_service["spec"]["selector"], template["metadata"]["labels"])
+    pdb = one(manifests, "PodDisruptionBudget", "mlgraph-pgbouncer")
+    assert selects(pdb["spec"]["selector"]["matchLabels"], template["metadata"]["labels"])
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+async def test_the_shipped_pgbouncer_ini_pools_transactions_in_a_real_pgbouncer(
+    postgres_databases: Callable[[], str], tmp_path: Path
+) -> None:
+    """deploy/k8s/base/pgbouncer.ini as rendered, with only its paths and port made local, run
+    by the real PgBouncer: SCRAM logins against its userlist, and transaction pooling (the
+    statement cache breaks through it, MLGRAPH_DATABASE_STATEMENT_CACHE=false works)."""
+    upstream = make_url(await asyncio.to_thread(postgres_databases))
+    port = free_port()
+    ini = pgbouncer_ini(render("overlays/prod"))
+    ini = ini.replace("/etc/pgbouncer/secret", str(tmp_path))
+    ini = ini.replace("listen_addr = 0.0.0.0", "listen_addr = 127.0.0.1")
+    ini = ini.replace("listen_port = 6432", f"listen_port = {port}")
+    (tmp_path / "pgbouncer.ini").write_text(ini)
+    (tmp_path / "databases.ini").write_text(
+        f"[databases]\nmlgraph = host={upstream.host} port={upstream.port or 5432} "
+        f"dbname={upstream.database}\n"
+    )
+    user = upstream.username or "postgres"
+    (tmp_path / "userlist.txt").write_text(f'"{user}" "pooled-secret"\n')
+    url = f"postgresql+asyncpg://{user}:pooled-secret@127.0.0.1:{port}/mlgraph"
+    wrong = f"postgresql+asyncpg://{user}:wrong@127.0.0.1:{port}/mlgraph"
+
+    with run_pgbouncer(tmp_path / "pgbouncer.ini", port, user=user):
+        engine = db.make_engine(url, statement_cache=False)
+        cached = db.make_engine(url)
+        refused = db.make_engine(wrong, statement_cache=False)
+        try:
+            await interleave_transactions(engine)
+            async with engine.connect() as connection:
+                database = await connection.scalar(text("SELECT current_database()"))
+            with pytest.raises(exc.DBAPIError, match="prepared statement"):
+                await interleave_transactions(cached)
+            with pytest.raises(exc.DBAPIError, match="authentication failed"):
+                async with refused.connect():
+                    pass
+        finally:
+            for each in (engine, cached, refused):
+                await each.dispose()
+    assert database == upstream.database
+
+
+def test_pgbouncer_image_is_debians_package_run_as_the_pods_user() -> None:
+    parser = parse(ROOT / "deploy" / "pgbouncer" / "Dockerfile")
+    (stage,) = stages(parser)
+    # Debian 12's package, PgBouncer 1.18: the build .ci/run installs and the tests run.
+    assert parser.parent_images == ["debian:12-slim"]
+    (install,) = values(stage, "RUN")
+    assert "apt-get install -y --no-install-recommends pgbouncer" in install
+    user = final_user(parser)
+    assert user.isdigit()
+    assert int(user) != 0
+    for overlay in OVERLAYS:
+        manifests = render(f"overlays/{overlay}")
+        pod = one(manifests, "Deployment", "mlgraph-pgbouncer")["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == int(user)
+        config = next(v["name"] for v in pod["volumes"] if "configMap" in v)
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == config]
+        assert json.loads(parser.cmd) == [
+            "/usr/sbin/pgbouncer",
+            f"{mount['mountPath']}/pgbouncer.ini",
+        ]
+        listen = ini_settings(pgbouncer_ini(manifests))["listen_port"]
+        assert values(stage, "EXPOSE") == [listen]
+
+
 # --- the overlays ----------------------------------------------------------------------------
 
 
@@ -423,7 +577,7 @@ def test_prod_overlay(monkeypatch: pytest.MonkeyPatch) -> None:
     hpa = one(manifests, "HorizontalPodAutoscaler", "mlgraph")
     assert hpa["spec"]["minReplicas"] == 3 < hpa["spec"]["maxReplicas"]
     assert one(manifests, "PodDisruptionBudget", "mlgraph")["spec"]["maxUnavailable"] == 1
-    # The database Secret comes from the cluster's secret manager, never from this repo.
+    # The database Secrets come from the cluster's secret manager, never from this repo.
     assert of_kind(manifests, "Secret") == []
     for image in images(manifests):
         name, _, tag = image.rpartition(":")
@@ -438,9 +592,22 @@ def test_dev_overlay(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.graphiql is True
     assert one(manifests, "Deployment", "mlgraph")["spec"]["replicas"] == 1
     assert of_kind(manifests, "HorizontalPodAutoscaler") == []
-    secret = one(manifests, "Secret", "mlgraph-database")
+    secret = one(manifests, "Secret", "mlgraph-database")["stringData"]
     # SQLite is one file in one pod: the API pods and the Job must share PostgreSQL.
-    assert secret["stringData"]["url"].startswith("postgresql+asyncpg://")
+    assert secret["url"].startswith("postgresql+asyncpg://")
+    assert settings.database_statement_cache is False
+    # `url` goes through the PgBouncer Service; `direct-url` to the primary PgBouncer uses.
+    pooled, direct = make_url(secret["url"]), make_url(secret["direct-url"])
+    service = one(manifests, "Service", "mlgraph-pgbouncer")
+    assert (pooled.host, pooled.port) == (service["metadata"]["name"], 6432)
+    assert service["spec"]["ports"][0]["port"] == 6432
+    pgbouncer = one(manifests, "Secret", "mlgraph-pgbouncer")["stringData"]
+    assert (
+        f"host={direct.host} port={direct.port} dbname={direct.database}"
+        in pgbouncer["databases.ini"]
+    )
+    assert f'"{pooled.username}" "{pooled.password}"' in pgbouncer["userlist.txt"]
+    assert pooled.database in pgbouncer["databases.ini"]
 
 
 def images(manifests: tuple[Manifest, ...]) -> list[str]:
