@@ -216,7 +216,11 @@ def create_app(
             for each in (engine, read_engine):
                 if each is not None:
                     tracing.instrument_engine(each)
-        if not settings.database_statement_cache and settings.listen_database_url is None:
+        if (
+            settings.database_url.startswith("postgresql")
+            and not settings.database_statement_cache
+            and settings.listen_database_url is None
+        ):
             logger.warning(
                 "MLGRAPH_DATABASE_STATEMENT_CACHE=false (a pooler in transaction mode?) but no "
                 "MLGRAPH_LISTEN_DATABASE_URL: LISTEN through such a pooler misses notifications, "

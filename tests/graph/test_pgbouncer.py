@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.conftest import AppClient
 from tests.graph.test_live import SUBSCRIBE, events, ids
 from tests.utils.api import CLASSIFY, error_codes, graphql
 from tests.utils.pgbouncer import PgBouncer
@@ -141,3 +143,18 @@ async def test_every_postgresql_path_through_pgbouncer_in_transaction_mode(
     # All of it went through the pooler: its own counters for this database say so.
     stats = pgbouncer.stats()[database]
     assert int(stats["total_xact_count"]) > 20
+
+
+async def test_no_statement_cache_without_a_listen_url_is_warned_about(
+    app_client: AppClient, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mlgraph.app")
+    async with app_client(database_statement_cache=False) as client:
+        assert (await client.get("/healthz")).status_code == 200
+    warned = [r.getMessage() for r in caplog.records if r.name == "mlgraph.app"]
+    caplog.clear()
+    async with app_client(database_statement_cache=False, listen_database_url=database_url):
+        pass
+    assert len(warned) == 1
+    assert "MLGRAPH_LISTEN_DATABASE_URL" in warned[0]
+    assert not [r for r in caplog.records if r.name == "mlgraph.app"]

@@ -78,6 +78,19 @@ def test_several_models_from_json_with_a_chosen_default(monkeypatch: pytest.Monk
             {"MLGRAPH_DRIFT_REFERENCE_SINCE": "2026-01-01"},
             "set both MLGRAPH_DRIFT_REFERENCE_SINCE and MLGRAPH_DRIFT_REFERENCE_UNTIL, or neither",
         ),
+        # A replica or a LISTEN connection exists only beside a PostgreSQL primary.
+        (
+            {"MLGRAPH_DATABASE_READ_URL": "postgresql+asyncpg://r/db"},
+            "MLGRAPH_DATABASE_READ_URL is a PostgreSQL URL beside a PostgreSQL "
+            "MLGRAPH_DATABASE_URL",
+        ),
+        (
+            {
+                "MLGRAPH_DATABASE_URL": "postgresql+asyncpg://p/db",
+                "MLGRAPH_LISTEN_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+            },
+            "MLGRAPH_LISTEN_DATABASE_URL is a PostgreSQL URL beside a PostgreSQL",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_that_names_its_variable(
@@ -275,3 +288,19 @@ def test_bad_features_are_refused_at_start(
     (problem,) = raised.value.problems
     assert problem.startswith("MLGRAPH_MODEL_FEATURES"), problem
     assert message in problem, problem
+
+
+def test_database_urls_for_a_pooler_and_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLGRAPH_DATABASE_URL", "postgresql+asyncpg://u@pgbouncer:6432/db")
+    plain = load_settings()
+    assert plain.database_statement_cache is True
+    assert plain.database_read_url is None
+    assert plain.listen_url == "postgresql+asyncpg://u@pgbouncer:6432/db"  # default: the main one
+    monkeypatch.setenv("MLGRAPH_DATABASE_STATEMENT_CACHE", "false")
+    monkeypatch.setenv("MLGRAPH_LISTEN_DATABASE_URL", "postgresql+asyncpg://u@primary:5432/db")
+    # Mapped to the async driver like the main URL.
+    monkeypatch.setenv("MLGRAPH_DATABASE_READ_URL", "postgres://u@replica:5432/db")
+    pooled = load_settings()
+    assert pooled.database_statement_cache is False
+    assert pooled.listen_url == "postgresql+asyncpg://u@primary:5432/db"
+    assert pooled.database_read_url == "postgresql+asyncpg://u@replica:5432/db"
