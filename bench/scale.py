@@ -9,8 +9,10 @@ with a request id back to back (what classify hands the writer) for ``--duration
 routes, interleaved and rotated per round: direct with the statement caches (the default),
 direct without them (``MLGRAPH_DATABASE_STATEMENT_CACHE=false``), and through PgBouncer 1.18 in
 transaction mode without them. Reported: rows committed per second, commits per second, calls
-per commit, p50/p95 per call, and each route's rate as a ratio of the default's in the same
-round. The rows stored are counted against the calls answered.
+per commit, p50/p95 per call, the CPU spent per 1,000 rows by this process (mlgraph's side:
+the writers, SQLAlchemy, asyncpg) and by the database's PostgreSQL backends (not the WAL writer
+or checkpointer, which the shared server spends for everyone), and each route's rate as a ratio
+of the default's. The rows stored are counted against the calls answered.
 
 Part ``pod``: the seldon-core microservice alone, and one ``mlgraph serve`` (one worker) per
 route (direct; through PgBouncer without the caches, LISTEN direct) loaded with wrk at
@@ -113,6 +115,26 @@ def pgbouncer(pool_size: int) -> Iterator[int]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def backend_seconds(database: str) -> float:
+    """CPU (utime + stime) of the PostgreSQL backends serving ``database``: the shared server
+    serves other clients too, so only the backends whose title names this database count."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f" {database} " not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
 @dataclass
 class WriterRun:
     route: str
@@ -122,13 +144,20 @@ class WriterRun:
     calls: int
     commits: int
     times_ms: list[float]
+    own_cpu: float  # this process: the callers, the writers, SQLAlchemy, asyncpg
+    backend_cpu: float  # the database's PostgreSQL backends
 
     @property
     def rows_per_second(self) -> float:  # one row per call
         return self.calls / self.seconds
 
+    def cpu_ms_per_1000_rows(self, seconds: float) -> float:
+        return seconds * 1000 / self.calls * 1000 if self.calls else float("nan")
 
-async def _write(url: str, cache: bool, writers: int, callers: int, duration: float) -> WriterRun:
+
+async def _write(
+    url: str, database: str, cache: bool, writers: int, callers: int, duration: float
+) -> WriterRun:
     db = _import_db()
     from db.predictions import NewCall, NewPrediction
 
@@ -156,15 +185,18 @@ async def _write(url: str, cache: bool, writers: int, callers: int, duration: fl
             await writer.write(NewCall(rows=[row], model_name="iris", model_version="1",
                                        latency_ms=1.0))  # fmt: skip
         batches = sum(writer.batches for writer in pods)
+        # Read before the pools close: a backend's CPU is gone with its process.
+        own, backends = time.process_time(), backend_seconds(database)
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(*(caller(writer) for writer in pods for _ in range(callers)))
         seconds = time.perf_counter() - started
+        own, backends = time.process_time() - own, backend_seconds(database) - backends
         commits = sum(writer.batches for writer in pods) - batches
     finally:
         for engine in engines:
             await engine.dispose()
-    return WriterRun("", writers, callers, seconds, len(times), commits, times)
+    return WriterRun("", writers, callers, seconds, len(times), commits, times, own, backends)
 
 
 def primary(args: argparse.Namespace, name: str, bouncer: int) -> tuple[list[WriterRun], bool]:
@@ -179,14 +211,14 @@ def primary(args: argparse.Namespace, name: str, bouncer: int) -> tuple[list[Wri
     consistent = True
     for route in ROUTES:  # warm-up: first connections, the server's caches
         url, cache = urls[route]
-        asyncio.run(_write(url, cache, 1, 8, 1.0))
+        asyncio.run(_write(url, name, cache, 1, 8, 1.0))
     for round_index in range(args.rounds):
         for index, (writers, callers) in enumerate(combos):
             shift = (round_index + index) % len(ROUTES)
             for route in ROUTES[shift:] + ROUTES[:shift]:
                 url, cache = urls[route]
                 before = count_rows(name, "predictions")
-                run = asyncio.run(_write(url, cache, writers, callers, args.duration))
+                run = asyncio.run(_write(url, name, cache, writers, callers, args.duration))
                 run.route = route
                 stored = count_rows(name, "predictions") - before
                 ok = stored == run.calls + writers  # + each pool's one warm-up call
@@ -196,7 +228,9 @@ def primary(args: argparse.Namespace, name: str, bouncer: int) -> tuple[list[Wri
                     f"round {round_index + 1} W={writers} C={callers:<4} {route:<20} "
                     f"{run.rows_per_second:8.0f} rows/s  {run.commits / run.seconds:6.0f} "
                     f"commits/s  {run.calls / max(run.commits, 1):6.1f} calls/commit  "
-                    f"p50 {statistics.median(run.times_ms):6.2f} ms  stored {stored} "
+                    f"p50 {statistics.median(run.times_ms):6.2f} ms  CPU ms/1k rows "
+                    f"{run.cpu_ms_per_1000_rows(run.own_cpu):5.0f} here, "
+                    f"{run.cpu_ms_per_1000_rows(run.backend_cpu):4.0f} PostgreSQL  stored {stored} "
                     f"{'OK' if ok else 'MISMATCH'}",
                     flush=True,
                 )
@@ -214,11 +248,14 @@ def primary_summary(runs: list[WriterRun], args: argparse.Namespace) -> str:
                 rate = statistics.median(r.rows_per_second for r in mine)
                 per_commit = statistics.median(r.calls / max(r.commits, 1) for r in mine)
                 times = [t for r in mine for t in r.times_ms]
+                own = statistics.median(r.cpu_ms_per_1000_rows(r.own_cpu) for r in mine)
+                backend = statistics.median(r.cpu_ms_per_1000_rows(r.backend_cpu) for r in mine)
                 rows.append([writers, callers, route, f"{rate:,.0f}", f"{per_commit:.1f}",
                              f"{statistics.median(times):.2f}", f"{percentile(times, 95):.2f}",
-                             f"{rate / base:.2f}"])  # fmt: skip
+                             f"{own:.0f}", f"{backend:.0f}", f"{rate / base:.2f}"])  # fmt: skip
     headers = ["writers (pods)", "callers each", "route", "rows/s", "calls/commit",
-               "p50 ms", "p95 ms", "x direct"]  # fmt: skip
+               "p50 ms", "p95 ms", "mlgraph CPU ms/1k rows", "PostgreSQL CPU ms/1k rows",
+               "x direct"]  # fmt: skip
     return table(headers, rows)
 
 
