@@ -80,5 +80,6 @@ class Context:
         return await asyncio.shield(self._catalog)
 
     async def _load_catalog(self) -> db.features.Catalog:
+        # The primary: it has every schema a row read from a lagging replica can name.
         async with self.sessions() as session:
             return await db.features.load_catalog(session)
