@@ -33,6 +33,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            # With several uvicorn workers their lines interleave: the process tells them apart.
+            "pid": record.process,
         }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
