@@ -273,7 +273,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
+    # `mlgraph serve` (graph/cli/serve.py): "auto" is one uvicorn worker per CPU the process may
+    # use on PostgreSQL, and one on SQLite (a single process's database).
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     log_level: str = "info"
     shutdown_grace_seconds: Seconds = Field(default=20.0, gt=0)
 

@@ -61,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = _command(commands, "serve", "run the GraphQL API with uvicorn")
     serve.add_argument("--host", help="default: MLGRAPH_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: MLGRAPH_PORT or 8000")
-    serve.add_argument("--workers", type=int, help="default: MLGRAPH_WORKERS or 1")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="default: MLGRAPH_WORKERS, or one per CPU on PostgreSQL and one on SQLite",
+    )
 
     migrate = _command(commands, "migrate", "upgrade the database schema (Alembic)")
     migrate.add_argument("revision", nargs="?", default="head", help="target: head, base or 0005")

@@ -110,6 +110,8 @@ def run_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[Ml
         "MLGRAPH_MODEL_VERSION": "v1",
         "MLGRAPH_PORT": str(port),
         "MLGRAPH_LOG_LEVEL": "warning",
+        # One process unless a test asks for more: the tests look at one process's state.
+        "MLGRAPH_WORKERS": "1",
         **environment,
     }
     mlgraph = Path(sys.executable).parent / "mlgraph"
