@@ -167,8 +167,8 @@ class GraphQLApp(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        # A parse error raised from ParserCache's hook skips every extension's exit, ours
-        # included: such errors are coded and counted here (they have no operation name).
+        # graph/operation.py codes and counts every operation's errors; anything that reached
+        # the result another way without a code is coded and counted here.
         errors = result.errors or []
         if any("code" not in (error.extensions or {}) for error in errors):
             result.errors = [with_code(error) for error in errors]
