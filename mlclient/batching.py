@@ -256,6 +256,8 @@ class BatchingClient:
             self._dispatch_idle()
 
     async def _send_alone(self, queued: _Queued) -> None:
+        if queued.future.done():  # its caller is gone: nobody waits for these rows
+            return
         try:
             output = await self._call(queued.rows, queued.features, [queued.context])
         except Exception as exc:
