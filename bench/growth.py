@@ -7,9 +7,10 @@ Creates a fresh PostgreSQL database, migrates it (``mlgraph migrate``: ``predict
 partitioned by month), makes the partitions of the last 14 months with
 ``db.partitions.maintain``, then for each size in ``--rows``: COPYs rows up to that size
 (``history.seed``: several models, spread over the last 14 months, in time order), times
-inserts through mlgraph's own ``db.predictions.create_predictions`` (``--writers`` concurrent
-writers, one call of ``--batch`` rows with a request id and one commit per call, as classify
-does), and times the first page and the ``--pages``-th page (keyset) of
+inserts through mlgraph's own PostgreSQL write path, ``db.pg_writes.write_calls`` (older
+commits: ``db.predictions.create_predictions``), ``--writers`` concurrent writers, one call of
+``--batch`` rows with a request id and one commit per call, as a lone classify call does, and
+times the first page and the ``--pages``-th page (keyset) of
 ``db.predictions.list_predictions`` in this process (SQL and row loading, no HTTP: the
 GraphQL layer's cost does not depend on the table's size; bench/history.py measures it).
 Last, it runs ``db.partitions.maintain`` with a retention that expires the oldest month, times
@@ -71,18 +72,29 @@ async def inserts(database: str, calls: int, batch: int, writers: int) -> tuple[
     times: list[float] = []
     remaining = iter(range(calls))
 
+    try:
+        # What classify's writer runs on PostgreSQL (db/pg_writes.py), one call per transaction.
+        from db.pg_writes import write_calls
+        from db.predictions import NewCall
+    except ImportError:  # a --ref from before it: the ORM session path it replaced
+        write_calls = None
+
     async def writer() -> None:
         for _ in remaining:
             started = time.perf_counter()
-            async with sessions.begin() as session:
-                await create_predictions(
-                    session,
-                    rows=rows,
-                    model_name="iris",
-                    model_version="1.4",
-                    latency_ms=1.0,
-                    request_id=uuid.uuid4().hex,
-                )
+            if write_calls is not None:
+                call = NewCall(rows, "iris", "1.4", 1.0, request_id=uuid.uuid4().hex)
+                await write_calls(engine, calls=[call])
+            else:
+                async with sessions.begin() as session:
+                    await create_predictions(
+                        session,
+                        rows=rows,
+                        model_name="iris",
+                        model_version="1.4",
+                        latency_ms=1.0,
+                        request_id=uuid.uuid4().hex,
+                    )
             times.append((time.perf_counter() - started) * 1000)
 
     try:
