@@ -18,6 +18,7 @@ from mlclient.errors import (
     ModelTimeout,
     ModelUnreachable,
 )
+from mlclient.models import ModelAnswer
 
 # Enough of an error body to explain a failure without copying a whole HTML page into an error.
 _DETAIL_LIMIT = 300
@@ -44,6 +45,31 @@ async def send_json(
     An error status is ``ModelRejectedInput`` when ``is_refusal`` says so (default: 400, 413
     and 422), else ``ModelServerError``; ``detail`` picks the server's message out of its body.
     """
+    answer = await exchange_json(
+        http,
+        method,
+        url,
+        body=body,
+        timeout=timeout,
+        headers=headers,
+        is_refusal=is_refusal,
+        detail=detail,
+    )
+    return answer.body
+
+
+async def exchange_json(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    timeout: httpx.Timeout | None = None,
+    headers: Mapping[str, str] | None = None,
+    is_refusal: Refusal | None = None,
+    detail: Callable[[httpx.Response], str] | None = None,
+) -> ModelAnswer:
+    """``send_json``, keeping the answer's bytes beside their decoded JSON."""
     try:
         response = await http.request(
             method,
@@ -62,7 +88,7 @@ async def send_json(
             raise ModelRejectedInput(response.status_code, text)
         raise ModelServerError(response.status_code, text)
     try:
-        return orjson.loads(response.content)
+        return ModelAnswer(response.content, orjson.loads(response.content))
     except orjson.JSONDecodeError as exc:
         raise BadModelResponse(
             f"model server answered with a body that is not JSON: {plain_detail(response)!r}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Feature",
     "FeatureKind",
     "FeatureSchema",
     "FeatureValue",
+    "ModelAnswer",
     "ModelMetadata",
     "ModelOutput",
     "RowPrediction",
@@ -80,13 +82,30 @@ class RowPrediction:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelAnswer:
+    """A model server's answer to one request as it came: its bytes and their decoded JSON.
+
+    Kept so that a caller speaking the model's own protocol can be answered with exactly what
+    the model said (mlgraph's drop-in routes), not a copy rebuilt from ``RowPrediction``s.
+    """
+
+    content: bytes
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
 class ModelOutput:
-    """One model call: a prediction per input row, in input order, and who made them."""
+    """One model call: a prediction per input row, in input order, and who made them.
+
+    ``answer`` is the server's own answer when this output is one whole answer for exactly
+    these rows; ``None`` when the output was put together otherwise (a share of a larger call).
+    """
 
     rows: list[RowPrediction]
     model_name: str
     model_version: str
     latency_ms: float
+    answer: ModelAnswer | None = None
 
 
 @dataclass(frozen=True, slots=True)

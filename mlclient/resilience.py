@@ -159,12 +159,17 @@ class ResilientClient:
         self.deadline = deadline
 
     async def predict(
-        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+        self,
+        rows: Sequence[Sequence[FeatureValue]],
+        *,
+        features: FeatureSchema | None = None,
+        request_id: str | None = None,
+        outputs: Sequence[str] = (),
     ) -> ModelOutput:
         self.breaker.before_call()
         try:
             async with asyncio.timeout(self.deadline):
-                output = await self._attempts(rows, features)
+                output = await self._attempts(rows, features, request_id, outputs)
         except TimeoutError as exc:
             error = ModelTimeout(f"no answer within the {self.deadline} s deadline")
             self._failed(error)
@@ -217,12 +222,18 @@ class ResilientClient:
         return await self.inner.ready()
 
     async def _attempts(
-        self, rows: Sequence[Sequence[FeatureValue]], features: FeatureSchema | None
+        self,
+        rows: Sequence[Sequence[FeatureValue]],
+        features: FeatureSchema | None,
+        request_id: str | None,
+        outputs: Sequence[str],
     ) -> ModelOutput:
         attempt = 0
         while True:
             try:
-                return await self.inner.predict(rows, features=features)
+                return await self.inner.predict(
+                    rows, features=features, request_id=request_id, outputs=outputs
+                )
             except ModelError as error:
                 if attempt >= self.retry.retries or not self.retry.should_retry(error):
                     raise

@@ -20,6 +20,7 @@ import httpx
 
 from mlclient._features import check_rows, schema_from_tensors
 from mlclient._http import (
+    exchange_json,
     json_field,
     plain_detail,
     probe,
@@ -123,29 +124,40 @@ class SeldonClient:
         self.url = safe_url(self._base)  # for logs: without credentials
 
     async def predict(
-        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+        self,
+        rows: Sequence[Sequence[FeatureValue]],
+        *,
+        features: FeatureSchema | None = None,
+        request_id: str | None = None,
+        outputs: Sequence[str] = (),
     ) -> ModelOutput:
         """One prediction per row; ``features`` (the rows' schema) names the columns when its
-        names are the model's own. ``ValueError`` when the rows do not fit it."""
+        names are the model's own. ``request_id`` is sent as ``meta.puid`` (the Python wrapper
+        and a SeldonDeployment's executor answer with it); Seldon has no named outputs, so
+        ``outputs`` is not used. ``ValueError`` when the rows do not fit ``features``."""
         check_rows(rows, features)
         data: dict[str, Any] = {"ndarray": [list(row) for row in rows]}
         if features is not None and features.named:
             data = {"names": features.names, **data}
+        message: dict[str, Any] = {"data": data}
+        if request_id is not None:
+            message["meta"] = {"puid": request_id}
         started = time.perf_counter()
-        body = await send_json(
+        answer = await exchange_json(
             self._http,
             "POST",
             self._base + PREDICTIONS_PATH,
-            body={"data": data},
+            body=message,
             timeout=self._timeout,
             headers=self._headers,
             is_refusal=is_refusal,
             detail=error_detail,
         )
         latency_ms = (time.perf_counter() - started) * 1000
+        body = answer.body
         predictions = parse_predictions(body, len(rows), self._class_names)
         version = self._version or _version_from_meta(body) or await self._version_from_metadata()
-        return ModelOutput(predictions, self.name, version, latency_ms)
+        return ModelOutput(predictions, self.name, version, latency_ms, answer=answer)
 
     async def ready(self) -> bool:
         return await probe(self._http, self._health_url, timeout=2.0, headers=self._headers)

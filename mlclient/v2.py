@@ -34,6 +34,7 @@ import httpx
 
 from mlclient._features import check_rows, schema_from_tensors
 from mlclient._http import (
+    exchange_json,
     json_field,
     plain_detail,
     probe,
@@ -150,11 +151,18 @@ class V2Client:
         self._model_url = model_path
 
     async def predict(
-        self, rows: Sequence[Sequence[FeatureValue]], *, features: FeatureSchema | None = None
+        self,
+        rows: Sequence[Sequence[FeatureValue]],
+        *,
+        features: FeatureSchema | None = None,
+        request_id: str | None = None,
+        outputs: Sequence[str] = (),
     ) -> ModelOutput:
         """One prediction per row. ``features`` is the rows' schema: with a categorical
         feature the rows go one input per column (pandas content type), otherwise as one FP64
-        tensor; ``ValueError`` when the rows do not fit it."""
+        tensor; ``ValueError`` when the rows do not fit it. ``request_id`` is the request's
+        ``id`` (servers answer with it); ``outputs`` are asked for before ``predict_proba``
+        (when probabilities are wanted), so the answer holds them in that order."""
         width = check_rows(rows, features)
         request: dict[str, Any]
         if features is None or features.all_numerical:
@@ -171,10 +179,15 @@ class V2Client:
             }
         else:
             request = {"parameters": {"content_type": "pd"}, "inputs": _columns(rows, features)}
-        if self._probabilities:
-            request["outputs"] = [{"name": PROBABILITIES_OUTPUT}]
+        wanted = list(dict.fromkeys(outputs))
+        if self._probabilities and PROBABILITIES_OUTPUT not in wanted:
+            wanted.append(PROBABILITIES_OUTPUT)
+        if wanted:
+            request["outputs"] = [{"name": name} for name in wanted]
+        if request_id is not None:
+            request["id"] = request_id
         started = time.perf_counter()
-        body = await send_json(
+        answer = await exchange_json(
             self._http,
             "POST",
             self._model_url + "/infer",
@@ -185,11 +198,12 @@ class V2Client:
             detail=error_detail,
         )
         latency_ms = (time.perf_counter() - started) * 1000
+        body = answer.body
         predictions = parse_infer_response(body, len(rows), self._class_names)
         version = body.get("model_version")
         if not (isinstance(version, str) and version):
             version = self._version or UNKNOWN_VERSION
-        return ModelOutput(predictions, self.name, version, latency_ms)
+        return ModelOutput(predictions, self.name, version, latency_ms, answer=answer)
 
     async def ready(self) -> bool:
         """True when both the server and this model report ready."""

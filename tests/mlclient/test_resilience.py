@@ -104,7 +104,7 @@ async def test_deadline_covers_all_attempts() -> None:
     class Slow:
         name = "slow"
 
-        async def predict(self, rows: object, *, features: object = None) -> object:
+        async def predict(self, rows: object, **options: object) -> object:
             await asyncio.sleep(10)
             raise AssertionError("unreachable")
 

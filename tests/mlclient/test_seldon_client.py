@@ -146,3 +146,20 @@ async def test_version_from_seldon_deployment_request_path() -> None:
     async with httpx.AsyncClient(transport=transport) as http:
         output = await SeldonClient(http, name="m", base_url="http://model").predict([[1.0]])
     assert output.model_version == "1.4.2"
+
+
+async def test_request_id_goes_as_puid_and_the_answer_is_kept_as_sent(
+    model_server: ModelServer,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        client = SeldonClient(http, name="iris", base_url=model_server.url)
+        output = await client.predict(IRIS_ROWS[:1], request_id="puid-7")
+        direct = await http.post(
+            model_server.url + "/api/v1.0/predictions",
+            json={"data": {"ndarray": IRIS_ROWS[:1]}, "meta": {"puid": "puid-7"}},
+        )
+    # The microservice answers with the puid it was sent; the bytes are the server's own.
+    assert output.answer is not None
+    assert output.answer.body["meta"]["puid"] == "puid-7"
+    assert output.answer.content == direct.content
+    assert json.loads(output.answer.content) == output.answer.body

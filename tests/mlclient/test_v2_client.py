@@ -435,3 +435,20 @@ async def test_metadata_with_variable_width_has_no_feature_count() -> None:
 async def test_malformed_metadata(body: Any) -> None:
     with pytest.raises(BadModelResponse):
         await _metadata(body)
+
+
+@pytest.mark.model_server
+async def test_request_id_and_outputs_asked_for_in_order(mlserver: ModelServer) -> None:
+    async with httpx.AsyncClient() as http:
+        client = V2Client(
+            http, name="iris", base_url=mlserver.url, class_names=IRIS_CLASSES, probabilities=True
+        )
+        output = await client.predict(IRIS_ROWS, request_id="req-9", outputs=["predict"])
+    assert output.answer is not None
+    body = output.answer.body
+    assert body["id"] == "req-9"
+    # The outputs asked for, then predict_proba for mlgraph's probabilities.
+    assert [o["name"] for o in body["outputs"]] == ["predict", "predict_proba"]
+    assert body["outputs"][0]["data"] == [0, 2, 1]
+    assert json.loads(output.answer.content) == body
+    assert [row.label for row in output.rows] == ["setosa", "virginica", "versicolor"]
