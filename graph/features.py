@@ -1,11 +1,12 @@
 """Feature schemas in the API: from the settings, to storage, and every input row checked.
 
 A model's schema is its ordered features, each a name and a kind (numerical or categorical);
-``graph.models.ModelEntry.schema`` finds it. ``read_batch`` and then ``fit_batch`` turn what a
-caller sent (positional rows of numbers, positional rows of numbers and strings, or records
-keyed by feature name) into positional rows of typed values, refusing anything that does not
-fit with a ``BAD_USER_INPUT`` that names the row and the feature. Nothing reaches a model or
-the database without passing through both.
+``graph.models.ModelEntry.schema`` finds it. ``read_batch`` (GraphQL's arguments) or
+``check_batch`` (a protocol route's) and then ``fit_batch`` turn what a caller sent (positional
+rows of numbers, positional rows of numbers and strings, positional rows with their columns'
+names, or records keyed by feature name) into positional rows of typed values, refusing
+anything that does not fit with a ``BAD_USER_INPUT`` that names the row and the feature.
+Nothing reaches a model or the database without passing through both.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Batch",
     "CheckedRows",
     "DuplicateKeys",
+    "check_batch",
     "fit_batch",
     "read_batch",
     "schema_from_settings",
@@ -72,11 +74,18 @@ class CheckedRows:
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One call's input with its shape checked: the argument it came in, and either positional
-    rows (all of one width) or records keyed by name."""
+    rows (all of one width) or records keyed by name.
+
+    ``names`` names positional rows' columns, as Seldon's ``data.names`` or a V2 request's
+    inputs do (``names_argument`` is where they came from): matched to the model's feature
+    names, in any order; ``None`` means the rows are in the order of the model's features.
+    """
 
     argument: str
     rows: list[list[object]] | None = None
     records: list[Mapping[str, object]] | None = None
+    names: tuple[str, ...] | None = None
+    names_argument: str = "names"
 
 
 def read_batch(
@@ -97,7 +106,30 @@ def read_batch(
     ]
     if len(given) != 1:
         raise BadUserInput("send exactly one of rows, mixedRows or records", argument="input")
-    argument, batch = given[0]
+    argument = given[0][0]
+    return check_batch(
+        argument,
+        rows=rows if rows is not None else mixed_rows,
+        records=records,
+        max_rows=max_rows,
+        max_features=max_features,
+    )
+
+
+def check_batch(
+    argument: str,
+    *,
+    rows: Sequence[Sequence[object]] | None = None,
+    records: Sequence[Mapping[str, object]] | None = None,
+    names: Sequence[str] | None = None,
+    names_argument: str = "names",
+    max_rows: int,
+    max_features: int,
+) -> Batch:
+    """Positional ``rows`` (with their columns' ``names``, if given) or ``records``, as
+    ``argument`` of a request: within the limits, positional rows all of one width."""
+    batch: Sequence[Sequence[object]] | Sequence[Mapping[str, object]]
+    batch = records if records is not None else rows or []
     if not batch:
         raise BadUserInput(
             f"{argument} is empty: send at least one row of features", argument=argument
@@ -118,6 +150,7 @@ def read_batch(
             )
     if records is not None:
         return Batch(argument, records=list(records))
+    assert rows is not None
     for index, width in enumerate(widths):
         if width != widths[0]:
             raise BadUserInput(
@@ -125,7 +158,26 @@ def read_batch(
                 argument=argument,
                 row=index,
             )
-    return Batch(argument, rows=[list(row) for row in batch])
+    if names is None:
+        return Batch(argument, rows=[list(row) for row in rows])
+    if len(names) != widths[0]:
+        raise BadUserInput(
+            f"{names_argument} holds {len(names)} names for rows of {widths[0]} values",
+            argument=names_argument,
+        )
+    if len(set(names)) != len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise BadUserInput(
+            f"{names_argument}: feature {repeated[:200]!r} is given more than once",
+            argument=names_argument,
+            feature=repeated[:200],
+        )
+    return Batch(
+        argument,
+        rows=[list(row) for row in rows],
+        names=tuple(names),
+        names_argument=names_argument,
+    )
 
 
 def fit_batch(
@@ -134,10 +186,30 @@ def fit_batch(
     """Check ``batch`` against the model's ``schema`` (``None``: unknown yet) value by value.
 
     Records need a known schema: without one there is no order to put their names in. Without
-    a schema, positional rows define one (``f0`` …, kinds from row 0) that every row must fit.
+    a schema, positional rows define one (``f0`` …, kinds from row 0) that every row must fit;
+    rows whose columns are named define it with those names. Named columns are put in the
+    order of a schema that has names; a schema known only by position (``f0`` …) keeps the
+    rows' order and its own placeholder names.
     """
     argument = batch.argument
-    if batch.records is not None:
+    if batch.names is not None and (schema is None or not schema.named):
+        assert batch.rows is not None
+        if schema is None:
+            kinds = [
+                FeatureKind.CATEGORICAL if isinstance(value, str) else FeatureKind.NUMERICAL
+                for value in batch.rows[0]
+            ]
+            named = FeatureSchema(tuple(map(Feature, batch.names, kinds)))
+            checked = _fits(batch.rows, named, max_length)
+            if checked is None:
+                checked = _check_values(batch.rows, named, argument, max_length, known=False)
+            return CheckedRows(checked, named)
+        batch = Batch(argument, rows=batch.rows)
+    if batch.names is not None:
+        assert schema is not None
+        assert batch.rows is not None
+        positional = _in_schema_order(batch, schema, model_name)
+    elif batch.records is not None:
         if schema is None:
             raise BadUserInput(
                 f"model {model_name!r} has no known feature names yet: send positional rows "
@@ -225,6 +297,34 @@ def _fits(
     if not converted:
         return rows  # type: ignore[return-value]  # every value checked above
     return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _in_schema_order(batch: Batch, schema: FeatureSchema, model_name: str) -> list[list[object]]:
+    """Named columns as the schema orders them; every feature named once, nothing else."""
+    assert batch.names is not None
+    assert batch.rows is not None
+    names, where = batch.names, batch.names_argument
+    if list(names) == schema.names:
+        return batch.rows
+    expected = set(schema.names)
+    for name in names:
+        if name not in expected:
+            raise BadUserInput(
+                f"{where}: model {model_name!r} has no feature {name[:200]!r}; "
+                f"its features are {_list(schema.names)}",
+                argument=where,
+                feature=name[:200],
+            )
+    missing = [name for name in schema.names if name not in names]
+    if missing:
+        raise BadUserInput(
+            f"{where}: feature {missing[0]!r} is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+            argument=where,
+            feature=missing[0],
+        )
+    order = [names.index(name) for name in schema.names]
+    return [[row[i] for i in order] for row in batch.rows]
 
 
 def _encodable(texts: list[str]) -> bool:
