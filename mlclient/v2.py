@@ -55,7 +55,7 @@ from mlclient.models import (
     TensorMetadata,
 )
 
-__all__ = ["V2Client", "is_refusal", "parse_infer_response", "parse_metadata"]
+__all__ = ["V2Client", "flatten", "is_refusal", "parse_infer_response", "parse_metadata"]
 
 UNKNOWN_VERSION = "unknown"
 SERVER_READY_PATH = "/v2/health/ready"
@@ -339,7 +339,7 @@ def _tensor(output: Any) -> _Tensor:
         raise BadModelResponse(f"model output {name!r} has a bad shape {shape!r}")
     if not isinstance(data, list):
         raise BadModelResponse(f"model output {name!r} has no 'data' list")
-    flat = _flatten(data)
+    flat = flatten(data)
     if len(flat) != math.prod(shape):
         raise BadModelResponse(f"model output {name!r} has shape {shape} but {len(flat)} values")
     if not all(_fits(value, datatype) for value in flat):
@@ -403,14 +403,14 @@ def _is_shape(shape: Any) -> TypeGuard[list[int]]:
     )
 
 
-def _flatten(data: list[Any]) -> list[Any]:
+def flatten(data: list[Any]) -> list[Any]:
     # JSON tensors may be flat or nested row-major; both mean the same values in the same order.
     if not any(isinstance(value, list) for value in data):
         return data
     flat: list[Any] = []
     for value in data:
         if isinstance(value, list):
-            flat.extend(_flatten(value))
+            flat.extend(flatten(value))
         else:
             flat.append(value)
     return flat
