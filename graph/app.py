@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,7 +39,7 @@ from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.databases import open_engine
 from graph.errors import with_code
-from graph.features import DuplicateKeys
+from graph.features import json_object
 from graph.graphiql import ASSETS_PATH, assets, graphiql_page
 from graph.live import Broadcaster
 from graph.metrics import CLASSIFY_CALLS_PER_COMMIT, outcome, record_operation, watch_pool
@@ -144,7 +143,7 @@ class GraphQLApp(GraphQL[Context, None]):
         return graphiql_page()
 
     def decode_json(self, data: str | bytes) -> object:
-        return json.loads(data, object_pairs_hook=_object)
+        return json.loads(data, object_pairs_hook=json_object)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -174,17 +173,6 @@ class GraphQLApp(GraphQL[Context, None]):
             result.errors = [with_code(error) for error in errors]
             record_operation(request, "anonymous", outcome(result.errors))
         return await super().process_result(request, result)
-
-
-def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # A record naming a feature twice must be refused, not silently keep its last value as a
-    # plain dict would: the duplicates travel with the object to the FeatureRecord scalar.
-    value = dict(pairs)
-    if len(value) == len(pairs):
-        return value
-    marked = DuplicateKeys(value)
-    marked.duplicates = tuple(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
-    return marked
 
 
 def create_app(

@@ -12,6 +12,7 @@ Nothing reaches a model or the database without passing through both.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "DuplicateKeys",
     "check_batch",
     "fit_batch",
+    "json_object",
     "read_batch",
     "schema_from_settings",
     "to_columns",
@@ -38,6 +40,19 @@ class DuplicateKeys(dict[str, Any]):
     plain dict would silently keep the last one)."""
 
     duplicates: tuple[str, ...] = ()
+
+
+def json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object from its pairs (``json.loads``' ``object_pairs_hook``), as ``DuplicateKeys``
+    when it names a key more than once."""
+    # A record naming a feature twice must be refused, not silently keep its last value as a
+    # plain dict would: the duplicates travel with the object to the checks in fit_batch.
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    marked = DuplicateKeys(value)
+    marked.duplicates = tuple(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    return marked
 
 
 def schema_from_settings(features: Features | None) -> FeatureSchema | None:
