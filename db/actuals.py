@@ -1,4 +1,5 @@
-"""Actual outcomes (ground truth) for stored predictions, and the counts performance needs."""
+"""Actual outcomes (ground truth) and rewards for stored predictions, and the counts
+performance needs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +16,10 @@ from sqlmodel import col
 
 from db._buckets import Bucket, as_utc, bucket_start, dialect_of
 from db.errors import UnknownPrediction
-from db.tables import Actual, Prediction
+from db.tables import Actual, ClassifyRequest, Prediction
 from db.types import utcnow
 
-__all__ = ["PerformanceCounts", "get_performance_counts", "record_actuals"]
+__all__ = ["PerformanceCounts", "get_performance_counts", "record_actuals", "record_reward"]
 
 
 async def record_actuals(
@@ -65,14 +66,28 @@ async def record_actuals(
     return [by_id[prediction_id] for prediction_id in latest]
 
 
+async def record_reward(session: AsyncSession, *, request_id: str, reward: float) -> bool:
+    """Store ``reward`` for the request ``request_id``, replacing an earlier one; False when no
+    such request is stored."""
+    statement = (
+        update(ClassifyRequest)
+        .where(col(ClassifyRequest.request_id) == request_id)
+        .values(reward=reward)
+        .returning(col(ClassifyRequest.request_id))
+    )
+    return (await session.scalar(statement)) is not None
+
+
 @dataclass(slots=True)
 class PerformanceCounts:
-    """One bucket: how many predictions, and ``(predicted, actual) -> count`` for those with an
-    actual."""
+    """One bucket: how many predictions, ``(predicted, actual) -> count`` for those with an
+    actual, and the requests with a reward and their rewards' sum."""
 
     start: datetime
     predictions: int = 0
     pairs: dict[tuple[str, str], int] = field(default_factory=dict)
+    rewarded: int = 0
+    reward_sum: float = 0.0
 
     @property
     def with_actuals(self) -> int:
@@ -87,8 +102,9 @@ async def get_performance_counts(
     until: datetime,
     bucket: Bucket,
 ) -> list[PerformanceCounts]:
-    """Per bucket of prediction time: the prediction count and the (predicted, actual) pair
-    counts, grouped by the database. Empty buckets are left out."""
+    """Per bucket of prediction time: the prediction count, the (predicted, actual) pair
+    counts, and the rewarded requests (counted once, by their first row), grouped by the
+    database. Empty buckets are left out."""
     dialect = dialect_of(session)
     start = bucket_start(dialect, col(Prediction.created_at), bucket).label("start")
     where = [
@@ -110,4 +126,13 @@ async def get_performance_counts(
     )
     for key, predicted_label, actual_label, count in (await session.execute(pairs)).all():
         result[key].pairs[(predicted_label, actual_label)] = count
+    reward = col(ClassifyRequest.reward)
+    rewards = (
+        select(start, func.count(), func.sum(reward))
+        .join(ClassifyRequest, col(ClassifyRequest.request_id) == col(Prediction.request_id))
+        .where(*where, col(Prediction.row_index) == 0, reward.is_not(None))
+        .group_by(start)
+    )
+    for key, count, total in (await session.execute(rewards)).all():
+        result[key].rewarded, result[key].reward_sum = count, float(total)
     return sorted(result.values(), key=lambda counts: counts.start)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Uuid
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Uuid
 from sqlmodel import Field, SQLModel
 
 from db.types import FeatureValues, UTCDateTime, utcnow
@@ -112,7 +112,8 @@ class ClassifyRequest(SQLModel, table=True):
 
     Its primary key is what makes a request id unique: a concurrent second call with the same
     id fails on it (``DuplicateRequestId``) and replays the first call's rows. ``created_at``
-    lets retention delete it with its predictions.
+    lets retention delete it with its predictions. ``reward`` is the last reward a Seldon
+    feedback gave the request (``db.actuals.record_reward``), for the whole request.
     """
 
     __tablename__ = "classify_requests"
@@ -121,6 +122,7 @@ class ClassifyRequest(SQLModel, table=True):
     created_at: datetime = Field(
         sa_column=Column(UTCDateTime(), nullable=False, index=True, server_default=utcnow())
     )
+    reward: float | None = Field(default=None, sa_column=Column(Float(), nullable=True))
 
 
 class ApiKey(SQLModel, table=True):

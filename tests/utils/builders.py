@@ -25,7 +25,8 @@ async def create_random_prediction(
     probabilities: dict[str, float] | None = None,
     schema_id: int | None = None,
 ) -> db.Prediction:
-    """Store one prediction at an exact ``created_at`` (committed by the caller).
+    """Store one prediction at an exact ``created_at`` (committed by the caller), and its
+    request id in ``classify_requests`` as classify does.
 
     Without ``schema_id`` it is stored as rows were before feature schemas (``db.features``).
     """
@@ -46,4 +47,7 @@ async def create_random_prediction(
         schema_id=schema_id,
     )
     session.add(row)
+    if request_id is not None:
+        # As store_calls claims each request id (the row feedback's reward is stored on).
+        await session.merge(db.ClassifyRequest(request_id=request_id, created_at=created_at))
     return row
