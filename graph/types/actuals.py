@@ -52,6 +52,13 @@ class PerformanceBucket:
     accuracy: float | None = strawberry.field(description="Null without actuals.")
     classes: list[ClassPerformance]
     confusion_matrix: ConfusionMatrix
+    rewarded: int = strawberry.field(
+        description="Requests of this bucket that Seldon feedback gave a reward."
+    )
+    mean_reward: float | None = strawberry.field(
+        description="The mean of their rewards (the last one sent for each request); null "
+        "without any."
+    )
 
     @classmethod
     def from_counts(cls, row: actuals.PerformanceCounts) -> PerformanceBucket:
@@ -68,4 +75,6 @@ class PerformanceBucket:
                 for c in metrics.classes
             ],
             confusion_matrix=ConfusionMatrix(labels=metrics.labels, counts=metrics.confusion),
+            rewarded=row.rewarded,
+            mean_reward=row.reward_sum / row.rewarded if row.rewarded else None,
         )
