@@ -49,6 +49,8 @@ from graph.middleware.tracing import configure_tracing
 from graph.migrations import DATABASE_ERRORS, SchemaGuard
 from graph.models import build_registry
 from graph.request_body import RequestError, error_response, read_request
+from graph.routes import seldon, v2
+from graph.routes._errors import protocol_error_body
 from graph.routes.export_csv import export_csv
 from graph.routes.feedback import feedback
 from graph.routes.health import healthz, readyz
@@ -280,7 +282,7 @@ def create_app(
         *([Mount(ASSETS_PATH, assets())] if settings.graphiql else []),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/api/v1.0/feedback", feedback, methods=["POST"]),
+        *_protocol_routes(),
         Route("/export.csv", export_csv),
         Route("/metrics", metrics_endpoint),
         # Static files that use only the public GraphQL API (graph/static/dashboard/).
@@ -289,9 +291,33 @@ def create_app(
     middleware = [
         *([tracing.middleware()] if tracing is not None else []),
         Middleware(RequestLog),
-        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodySizeLimit, max_bytes=settings.max_body_bytes, error_body=protocol_error_body
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _protocol_routes() -> list[Route]:
+    """The model protocols' own routes, so their clients need only mlgraph's host
+    (graph/routes/seldon.py, feedback.py, v2.py)."""
+    # Seldon v1: the microservice's own paths, and the ingress's with and without a namespace.
+    seldon_bases = ("", "/seldon/{namespace}/{deployment}", "/seldon/{deployment}")
+    v2_model = "/v2/models/{name}"
+    v2_bases = (v2_model, v2_model + "/versions/{version}")
+    return [
+        *(
+            Route(base + "/api/v1.0/predictions", seldon.predictions, methods=["POST"])
+            for base in seldon_bases
+        ),
+        *(Route(base + "/api/v1.0/feedback", feedback, methods=["POST"]) for base in seldon_bases),
+        *(Route(base + "/infer", v2.infer, methods=["POST"]) for base in v2_bases),
+        *(Route(base + "/ready", v2.model_ready) for base in v2_bases),
+        *(Route(base, v2.model_metadata) for base in v2_bases),
+        Route("/v2/health/live", v2.health_live),
+        Route("/v2/health/ready", v2.health_ready),
+        Route("/v2", v2.server),
+    ]
 
 
 async def _check_database(schema: SchemaGuard, url: str) -> None:

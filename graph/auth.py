@@ -139,12 +139,26 @@ class Authenticator:
         return self._enforced[1]
 
 
-async def authorize(request: Request, scope: Scope) -> Principal:
-    """For plain-HTTP endpoints: the caller, if allowed ``scope``; else raises."""
+async def authorize(request: Request, *scopes: Scope, anonymous: bool = False) -> Principal:
+    """For plain-HTTP endpoints: the caller, if allowed one of ``scopes``; else raises.
+
+    ``anonymous`` lets callers without a key in (a setting allows it); a key that is sent must
+    still be a valid one.
+    """
     authenticator: Authenticator = request.state.authenticator
     principal = await authenticator.authenticate(request.headers.get("authorization"))
-    principal.require(scope, anonymous_read=request.state.settings.anonymous_read)
-    return principal
+    if anonymous and principal.scope is None:
+        return principal
+    refused: AppError | None = None
+    for scope in scopes:
+        try:
+            principal.require(scope, anonymous_read=request.state.settings.anonymous_read)
+        except (Unauthenticated, Forbidden) as exc:
+            refused = refused or exc
+        else:
+            return principal
+    assert refused is not None, "authorize needs at least one scope"
+    raise refused
 
 
 class _ScopePermission(BasePermission):

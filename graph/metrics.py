@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_ROWS_PER_CALL",
     "OPERATIONS",
     "PREDICTIONS",
+    "PROTOCOL_REQUESTS",
     "REGISTRY",
     "count_predictions",
     "observe_model_call",
@@ -45,6 +46,7 @@ __all__ = [
     "outcome",
     "record_drift",
     "record_operation",
+    "record_route",
     "watch_pool",
 ]
 
@@ -102,6 +104,13 @@ MODEL_ERRORS = Counter(
     "mlgraph_model_errors",
     "Failed model calls by model and error code.",
     ["model", "code"],
+    registry=REGISTRY,
+)
+PROTOCOL_REQUESTS = Counter(
+    "mlgraph_protocol_requests",
+    "Requests to the Seldon v1 and Open Inference Protocol (V2) routes by route and outcome "
+    "(ok or the error code).",
+    ["route", "outcome"],
     registry=REGISTRY,
 )
 LIVE_DROPPED = Counter(
@@ -221,3 +230,13 @@ def record_operation(
     OPERATIONS.labels(name, result).inc()
     if request is not None:
         request.state.graphql = {"operation": name, "outcome": result, "graphql_ms": graphql_ms}
+
+
+def record_route(request: Request, route: str, result: str, *, model: str | None = None) -> None:
+    """Count a protocol route's request, and hand its route, model and outcome to the request
+    log (``RequestLog``) as ``record_operation`` does for GraphQL."""
+    PROTOCOL_REQUESTS.labels(route, result).inc()
+    fields = {"route": route, "outcome": result}
+    if model is not None:
+        fields["model"] = model
+    request.state.route = fields

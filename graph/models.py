@@ -122,6 +122,27 @@ class ModelRegistry:
     def __init__(self, entries: list[ModelEntry]) -> None:
         self.entries = entries
         self._by_name = {entry.name: entry for entry in entries}
+        # V2 paths may name a model as its server does (v2_name): a client that called the
+        # server directly keeps its path. The first configured wins a name two models share.
+        self._by_v2_name: dict[str, ModelEntry] = {}
+        for entry in entries:
+            if entry.config.protocol == "v2":
+                self._by_v2_name.setdefault(entry.config.v2_name or entry.name, entry)
+
+    def find(self, name: str) -> ModelEntry | None:
+        """The model named ``name`` in mlgraph, or ``None``."""
+        return self._by_name.get(name)
+
+    def find_v2(self, name: str) -> ModelEntry | None:
+        """The V2 model named ``name`` in mlgraph, else the one its server calls ``name``."""
+        entry = self._by_name.get(name)
+        if entry is not None and entry.config.protocol == "v2":
+            return entry
+        return self._by_v2_name.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
 
     def get(self, name: str | None) -> ModelEntry:
         """The named model, or the default one; ``BAD_USER_INPUT`` for a name not configured."""
@@ -129,7 +150,7 @@ class ModelRegistry:
             return self.entries[0]
         entry = self._by_name.get(name)
         if entry is None:
-            known = ", ".join(sorted(self._by_name))
+            known = ", ".join(self.names)
             raise BadUserInput(f"unknown model {name!r}; configured: {known}", argument="modelName")
         return entry
 

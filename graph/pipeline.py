@@ -19,6 +19,7 @@ that speak its protocol (graph/routes/seldon.py, graph/routes/v2.py).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from graph.settings import Settings
 from graph.validation import check_labels, check_text
 from mlclient import FeatureValue
 
-__all__ = ["Classified", "classify"]
+__all__ = ["Classified", "classify", "new_request_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,12 @@ async def classify(
     metrics.observe_write(model.name, time.perf_counter() - started)
     metrics.count_predictions(output.model_name, (row.label for row in written))
     return Classified(written, replayed=False, output=output)
+
+
+def new_request_id() -> str:
+    """A request id for a call whose caller sent none but must be able to name it later:
+    Seldon's ``meta.puid`` (feedback finds the call by it), V2's ``id``."""
+    return uuid.uuid4().hex
 
 
 async def _stored(sessions: db.Sessions, request_id: str) -> list[db.Prediction]:

@@ -267,6 +267,11 @@ class Settings(BaseSettings):
     anonymous_read: bool = Field(
         default=False, description="callers without a key may read history once keys exist"
     )
+    anonymous_feedback: bool = Field(
+        default=False,
+        description="callers without a key may send Seldon feedback once keys exist "
+        "(seldon-core's SeldonClient.feedback cannot send headers)",
+    )
     api_key_cache_seconds: Seconds = Field(
         default=10.0, ge=0, description="how long a key lookup (and a revocation) is remembered"
     )

@@ -40,7 +40,6 @@ from mlclient._http import (
     probe,
     refused_by_status,
     safe_url,
-    send_json,
     split_credentials,
 )
 from mlclient._rows import format_label, probability_row
@@ -49,6 +48,7 @@ from mlclient.models import (
     FeatureKind,
     FeatureSchema,
     FeatureValue,
+    ModelAnswer,
     ModelMetadata,
     ModelOutput,
     RowPrediction,
@@ -217,10 +217,13 @@ class V2Client:
     async def metadata(self) -> ModelMetadata:
         """The model's metadata; its ``features`` are read from the declared inputs as
         ``mlclient._features.schema_from_tensors`` says (``None`` when they give none)."""
-        body = await send_json(
+        return parse_metadata((await self.metadata_answer()).body)
+
+    async def metadata_answer(self) -> ModelAnswer:
+        """The model's metadata as the server answered it (``GET /v2/models/{model}``)."""
+        return await exchange_json(
             self._http, "GET", self._model_url, timeout=self._timeout, headers=self._headers
         )
-        return parse_metadata(body)
 
 
 def parse_infer_response(

@@ -28,6 +28,7 @@ from mlclient.seldon_messages import MessageError
 from mlclient.v2 import LABELS_OUTPUT, PROBABILITIES_OUTPUT, flatten
 
 __all__ = [
+    "BINARY_ADVICE",
     "BINARY_HEADER",
     "InferenceRequest",
     "MessageError",
@@ -42,7 +43,7 @@ _NUMERIC = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64"}
     | {"UINT8", "UINT16", "UINT32", "UINT64"}
 )
-_BINARY_ADVICE = (
+BINARY_ADVICE = (
     "binary tensor data is not supported: send the data in the JSON body "
     "(tritonclient: set_data_from_numpy(array, binary_data=False))"
 )
@@ -139,7 +140,7 @@ def _input(item: Any, index: int) -> _Input:
     name, shape, datatype, data = (item.get(k) for k in ("name", "shape", "datatype", "data"))
     parameters = item.get("parameters")
     if isinstance(parameters, dict) and "binary_data_size" in parameters:
-        raise MessageError(_BINARY_ADVICE, field=field)
+        raise MessageError(BINARY_ADVICE, field=field)
     if not isinstance(name, str) or not name:
         raise MessageError(f"{field}.name must be a non-empty string", field=field)
     field = f"inputs[{index}] ({name})"

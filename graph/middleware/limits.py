@@ -19,7 +19,10 @@ from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, Query
 
 from graph.settings import Settings
 
-__all__ = ["BodySizeLimit", "DocumentLimits", "document_limits", "limit_code"]
+__all__ = ["BodySizeLimit", "DocumentLimits", "ErrorBody", "document_limits", "limit_code"]
+
+# (path, message, code, status) -> the error body for that path, or None for GraphQL's shape.
+ErrorBody = Callable[[str, str, str, int], bytes | None]
 
 # Strawberry's and graphql-core's messages for each limit, and the code each one gets.
 _LIMIT_MESSAGES = {
@@ -78,15 +81,19 @@ def limit_code(message: str) -> str | None:
 
 
 class BodySizeLimit:
-    """Answer 413 with a coded GraphQL-style error for bodies over ``max_bytes``.
+    """Answer 413 with a coded error for bodies over ``max_bytes``: GraphQL-style, or in the
+    shape ``error_body`` gives for the request's path (the Seldon and V2 routes').
 
     Checks ``Content-Length`` first and also counts streamed chunks, so a chunked upload
     without a length cannot get past it.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, error_body: ErrorBody | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +101,7 @@ class BodySizeLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, send)
             return
 
         received = 0
@@ -123,21 +130,16 @@ class BodySizeLimit:
             if not too_large:
                 raise
         if too_large:
-            await self._reject(send)
+            await self._reject(scope, send)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                # A request error, as GraphQL over HTTP has it: nothing ran, so no "data".
-                "errors": [
-                    {
-                        "message": f"request body over {self.max_bytes} bytes; "
-                        "send fewer rows per call",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                    }
-                ],
-            }
-        ).encode()
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        message = f"request body over {self.max_bytes} bytes; send fewer rows per call"
+        shaped = self.error_body and self.error_body(
+            scope["path"], message, "PAYLOAD_TOO_LARGE", 413
+        )
+        # A request error, as GraphQL over HTTP has it: nothing ran, so no "data".
+        graphql = {"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}
+        body = shaped or json.dumps(graphql).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -1,8 +1,9 @@
 """Structured logs: one JSON line per request, carrying a request id the caller can quote.
 
 The id comes from the caller's ``X-Request-ID`` (a load balancer or the client) or is made
-here, and is sent back in the response's ``X-Request-ID``. Bodies, feature values, headers
-and keys are never logged.
+here, and is sent back in the response's ``X-Request-ID``. GraphQL requests add their operation
+and outcome, the Seldon and V2 routes their route, model and outcome. Bodies, feature values,
+headers and keys are never logged.
 """
 
 from __future__ import annotations
@@ -99,5 +100,6 @@ class RequestLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 **state.get("graphql", {}),
+                **state.get("route", {}),  # the Seldon and V2 routes (graph/routes/)
             }
             logger.info("request", extra={"fields": fields})

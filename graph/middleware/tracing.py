@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Tracing", "configure_tracing", "tracing_requested"]
 
 # Probes and scrapes would be most of the spans and say nothing (regexes, searched in the URL).
-EXCLUDED_URLS = "/healthz,/readyz,/metrics"
+EXCLUDED_URLS = "/healthz,/readyz,/metrics,/v2/health"
 
 
 def tracing_requested(settings: Settings) -> bool:

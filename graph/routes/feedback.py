@@ -1,14 +1,25 @@
-"""Seldon's feedback endpoint, ``POST /api/v1.0/feedback``, so Seldon clients need no change.
+"""Seldon's feedback endpoint, so Seldon clients need no change: ``POST /api/v1.0/feedback``,
+and the ingress's ``/seldon/<namespace>/<deployment>/api/v1.0/feedback`` and
+``/seldon/<deployment>/api/v1.0/feedback`` (where SeldonClient sends it with ``gateway="istio"``
+or ``"ambassador"``).
 
-The body is a Seldon ``Feedback`` message::
+The body is a Seldon ``Feedback`` message, as ``SeldonClient.feedback`` sends it::
 
-    {"response": {"meta": {"puid": "<request id>"}}, "truth": {"data": {"ndarray": [...]}}}
+    {"request": {...}, "response": {"meta": {"puid": "<request id>"}, ...},
+     "reward": 1.0, "truth": {"data": {"ndarray": [...]}}}
 
-``puid`` is matched to the request id of a classify call and ``truth`` gives one actual per row
-of that call, in order: a label (``"setosa"``, ``2``, ``[2]``) or a one-hot/probability row,
-read as the class at its largest value, in the class order of the stored probabilities (or the
-model's configured ``class_names`` when it returned plain labels).
-Answers are JSON in Seldon's style; errors carry ``status.status == "FAILURE"``.
+``response.meta.puid`` is matched to the request id of a classify call or a prediction through
+``/api/v1.0/predictions`` (whose answer carries it). ``truth`` gives one actual per row of that
+call, in order (``data.ndarray``, or ``data.tensor`` as SeldonClient sends by default): a label
+(``"setosa"``, ``2``, ``[2]``) or a one-hot/probability row, read as the class at its largest
+value, in the class order of the stored probabilities (or the model's configured
+``class_names`` when it returned plain labels). ``reward`` is stored for the request, replacing
+an earlier one; protobuf's JSON leaves a reward of 0 out, so a feedback with neither truth nor
+reward is a reward of 0. A deployment in the path must be the model that made the predictions.
+
+Answers are JSON in Seldon's style; errors carry ``status.status == "FAILURE"``. With API keys
+on, feedback needs a ``predict`` key, unless ``MLGRAPH_ANONYMOUS_FEEDBACK`` lets callers without
+one in: ``SeldonClient.feedback`` cannot send headers.
 """
 
 from __future__ import annotations
@@ -16,56 +27,62 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 import db
 from db import predictions as queries
 from graph import actuals
 from graph.auth import Scope, authorize
 from graph.errors import BadUserInput, NotFound
+from graph.metrics import record_route
 from graph.models import ModelRegistry
-from graph.routes._errors import as_app_error
+from graph.routes._body import read_json
+from graph.routes._errors import coded_error, seldon_error
+from graph.validation import check_text
+from mlclient.seldon_messages import feedback_truth
 
 __all__ = ["feedback"]
 
+ROUTE = "seldon.feedback"
+_EXAMPLE = '{"response": {"meta": {"puid": "..."}}, "truth": {"data": {"ndarray": [...]}}}'
 
-async def feedback(request: Request) -> JSONResponse:
+
+async def feedback(request: Request) -> Response:
+    model: str | None = None
     try:
-        await authorize(request, Scope.PREDICT)
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise BadUserInput("the body is not JSON") from exc
-        puid, truth = _parse(body)
+        settings = request.state.settings
+        await authorize(request, Scope.PREDICT, anonymous=settings.anonymous_feedback)
+        puid, truth, reward = _parse(await read_json(request, example=_EXAMPLE))
         sessions: db.Sessions = request.state.sessions
         async with sessions() as session:
             rows = await queries.get_predictions_by_request_id(session, request_id=puid)
-        if not rows:
-            raise NotFound(f"no predictions with puid {puid!r}")
-        if len(truth) != len(rows):
-            raise BadUserInput(f"{len(truth)} truth row(s) for {len(rows)} prediction(s)")
-        classes = _classes(rows[0], request.state.models)
-        labels = [_label(value, classes) for value in truth]
-        stored = await actuals.record_actuals(sessions, labels=labels, request_id=puid)
-    except Exception as exc:
-        error = await as_app_error(request, exc)
-        return JSONResponse(
-            {
-                "status": {
-                    "code": error.http_status,
-                    "info": str(error),
-                    "reason": error.code,
-                    "status": "FAILURE",
-                },
-                "message": str(error),
-            },
-            status_code=error.http_status,
+        deployment = request.path_params.get("deployment")
+        if not rows or (deployment is not None and rows[0].model_name != deployment):
+            where = f" for deployment {deployment!r}" if deployment is not None else ""
+            raise NotFound(f"no predictions with puid {puid!r}{where}")
+        model = rows[0].model_name
+        labels = None
+        if truth is not None:
+            if len(truth) != len(rows):
+                raise BadUserInput(
+                    f"{len(truth)} truth row(s) for {len(rows)} prediction(s)",
+                    argument="truth",
+                )
+            classes = _classes(rows[0], request.state.models)
+            labels = [_label(value, classes) for value in truth]
+        stored = await actuals.record_feedback(
+            sessions, request_id=puid, labels=labels, reward=reward
         )
+    except Exception as exc:
+        error = await coded_error(request, exc)
+        record_route(request, ROUTE, error.code, model=model)
+        return seldon_error(error)
+    record_route(request, ROUTE, "ok", model=model)
+    tags: dict[str, Any] = {"actuals": len(stored.actuals)}
+    if stored.reward is not None:
+        tags["reward"] = stored.reward
     return JSONResponse(
-        {
-            "data": {"names": [], "ndarray": []},
-            "meta": {"puid": puid, "tags": {"actuals": len(stored)}},
-        }
+        {"data": {"names": [], "ndarray": []}, "meta": {"puid": puid, "tags": tags}}
     )
 
 
@@ -73,25 +90,30 @@ def _classes(row: db.Prediction, models: ModelRegistry) -> list[str] | None:
     """The model's class order: as its stored probabilities list them, else as configured."""
     if row.probabilities:
         return list(row.probabilities)
-    try:
-        return models.get(row.model_name).config.class_names
-    except BadUserInput:
-        return None  # a model no longer configured
+    entry = models.find(row.model_name)
+    return entry.config.class_names if entry is not None else None  # None: no longer configured
 
 
-def _parse(body: Any) -> tuple[str, list[Any]]:
-    try:
-        puid = body["response"]["meta"]["puid"]
-        truth = body["truth"]["data"]["ndarray"]
-    except (KeyError, TypeError) as exc:
-        raise BadUserInput(
-            "expected {'response': {'meta': {'puid': ...}}, 'truth': {'data': {'ndarray': ...}}}"
-        ) from exc
+def _parse(body: Any) -> tuple[str, list[Any] | None, float | None]:
+    """The puid, the truth's rows (``None`` without truth) and the reward (``None`` when the
+    truth came without one)."""
+    response = body.get("response") if isinstance(body, dict) else None
+    meta = response.get("meta") if isinstance(response, dict) else None
+    puid = meta.get("puid") if isinstance(meta, dict) else None
     if not isinstance(puid, str) or not puid:
-        raise BadUserInput("response.meta.puid must be a non-empty string")
-    if not isinstance(truth, list) or not truth:
-        raise BadUserInput("truth.data.ndarray must be a non-empty list, one entry per row")
-    return puid, truth
+        raise BadUserInput(
+            "response.meta.puid must be a non-empty string (the prediction's puid); "
+            f"send {_EXAMPLE}",
+            argument="response.meta.puid",
+        )
+    check_text(puid, argument="response.meta.puid")
+    truth = feedback_truth(body["truth"]) if "truth" in body else None
+    reward = body.get("reward")
+    if reward is None and truth is None:
+        reward = 0.0  # what protobuf's JSON leaves out is its default
+    if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
+        raise BadUserInput("reward must be a number", argument="reward")
+    return puid, truth, None if reward is None else float(reward)
 
 
 def _label(value: Any, classes: list[str] | None) -> str:
@@ -101,13 +123,16 @@ def _label(value: Any, classes: list[str] | None) -> str:
         if classes is None or len(classes) != len(value):
             raise BadUserInput(
                 f"a truth row of {len(value)} numbers needs as many known classes (the "
-                "model's probabilities or its configured class_names); or send labels"
+                "model's probabilities or its configured class_names); or send labels",
+                argument="truth",
             )
         if not all(isinstance(v, int | float) for v in value):
-            raise BadUserInput("a truth row of several values must hold numbers")
+            raise BadUserInput("a truth row of several values must hold numbers", argument="truth")
         return classes[max(range(len(value)), key=lambda i: value[i])]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadUserInput("a truth row must be a label, a number or a row of numbers")
+        raise BadUserInput(
+            "a truth row must be a label, a number or a row of numbers", argument="truth"
+        )
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

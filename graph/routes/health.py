@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 import db
 from graph.migrations import DATABASE_ERRORS, SchemaGuard
 
-__all__ = ["healthz", "readyz"]
+__all__ = ["database_status", "healthz", "readyz"]
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -32,7 +32,7 @@ async def readyz(request: Request) -> JSONResponse:
     entries = state.models.entries
     read_engine = state.read_engine
     (database, problem), read_ok, *models_ok = await asyncio.gather(
-        _database(state.schema),
+        database_status(state.schema),
         db.ping(read_engine) if read_engine is not None else _true(),
         *(entry.client.ready() for entry in entries),
     )
@@ -48,7 +48,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-async def _database(schema: SchemaGuard) -> tuple[str, str | None]:
+async def database_status(schema: SchemaGuard) -> tuple[str, str | None]:
     """``ok``, ``unavailable`` or ``not_migrated`` (with what to do)."""
     try:
         state = await schema.check()

@@ -51,7 +51,7 @@ async def test_feedback_records_one_actual_per_row(
             "/api/v1.0/feedback", json=_body("puid-1", ["setosa", [2.0], [0, 0, 1]])
         )
     assert response.status_code == 200
-    assert response.json()["meta"] == {"puid": "puid-1", "tags": {"actuals": 3}}
+    assert response.json()["meta"] == {"puid": "puid-1", "tags": {"actuals": 3, "reward": 1.0}}
     assert await _actuals(session) == {"0": "setosa", "1": "2", "2": "virginica"}
 
 
@@ -61,7 +61,10 @@ async def test_unknown_puid_is_404_json(app_client: AppClient) -> None:
     assert response.status_code == 404
     body = response.json()
     assert body["status"]["status"] == "FAILURE"
-    assert "nope" in body["message"]
+    # Seldon's Status and nothing else: SeldonClient parses error answers as a SeldonMessage.
+    assert set(body) == {"status"}
+    assert body["status"]["reason"] == "NOT_FOUND"
+    assert "nope" in body["status"]["info"]
 
 
 async def test_malformed_feedback_is_400(app_client: AppClient, session: AsyncSession) -> None:
