@@ -12,9 +12,13 @@ group commit (db/writer.py):
 - a batch goes early when its rows reach ``max_batch_rows``, or when its oldest call has waited
   ``max_wait`` seconds for the call in flight (so a slow model call, or a deployment with many
   replicas, never holds the others back by more than that);
-- calls are only batched with calls of the same row width and the same ``features`` (the
-  schema that says how rows are encoded), and a call is never split: one larger than
-  ``max_batch_rows`` goes alone.
+- calls are only batched with calls of the same row width, the same ``features`` (the
+  schema that says how rows are encoded) and the same ``outputs``, and a call is never split:
+  one larger than ``max_batch_rows`` goes alone.
+
+A call that goes alone (at once, or queued and sent by itself) carries its ``request_id`` and
+gets the server's own ``answer``; a request shared by several calls carries no request id, and
+each caller's share has no ``answer`` (its rows' predictions only).
 
 Failures keep each caller's own: a batch the model refuses (``ModelRejectedInput``) or answers
 unreadably (``BadModelResponse``, e.g. one caller's extreme values turning probabilities into
@@ -63,6 +67,8 @@ class _Queued:
     future: asyncio.Future[ModelOutput]
     context: contextvars.Context
     queued_at: float = field(default_factory=time.monotonic)
+    request_id: str | None = None
+    outputs: Sequence[str] = ()
 
 
 class BatchingClient:
@@ -110,27 +116,42 @@ class BatchingClient:
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
-    async def predict(self, rows: Rows, *, features: FeatureSchema | None = None) -> ModelOutput:
+    async def predict(
+        self,
+        rows: Rows,
+        *,
+        features: FeatureSchema | None = None,
+        request_id: str | None = None,
+        outputs: Sequence[str] = (),
+    ) -> ModelOutput:
         """The model's answer for ``rows``, sent alone or with other callers' rows of the same
-        width and ``features``."""
+        width, ``features`` and ``outputs``."""
         if not self.enabled:
             self.calls += 1
             if self.on_call is not None:
                 self.on_call(len(rows))
-            return await self.inner.predict(rows, features=features)
+            return await self.inner.predict(
+                rows, features=features, request_id=request_id, outputs=outputs
+            )
         if self._in_flight == 0:
             # Idle (so nothing is queued): no wait, no task, no batch to split.
             if self.on_wait is not None:
                 self.on_wait(0.0)
             self._in_flight += 1
             try:
-                return await self._call(rows, features, None)
+                return await self._call(rows, features, None, request_id, outputs)
             finally:
                 self._in_flight -= 1
                 self._dispatch_idle()
         loop = asyncio.get_running_loop()
         queued = _Queued(
-            rows, features, _key(rows, features), loop.create_future(), contextvars.copy_context()
+            rows,
+            features,
+            _key(rows, features, outputs),
+            loop.create_future(),
+            contextvars.copy_context(),
+            request_id=request_id,
+            outputs=outputs,
         )
         self._queue.append(queued)
         rows_queued = self._queued_rows.get(queued.key, 0) + len(rows)
@@ -221,8 +242,16 @@ class BatchingClient:
                 for queued in batch:
                     self.on_wait(now - queued.queued_at)
             rows = [row for queued in batch for row in queued.rows]
+            first = batch[0]
+            alone = len(batch) == 1
             try:
-                output = await self._call(rows, batch[0].features, [q.context for q in batch])
+                output = await self._call(
+                    rows,
+                    first.features,
+                    [q.context for q in batch],
+                    first.request_id if alone else None,
+                    first.outputs,
+                )
                 if len(output.rows) != len(rows):
                     raise BadModelResponse(
                         f"model returned {len(output.rows)} rows for {len(rows)} inputs"
@@ -238,6 +267,10 @@ class BatchingClient:
                     _settle(queued.future, exc)
                 if not isinstance(exc, Exception):
                     raise
+                return
+            if alone:  # the whole answer is this caller's
+                if not first.future.done():
+                    first.future.set_result(output)
                 return
             start = 0
             for queued in batch:
@@ -259,7 +292,9 @@ class BatchingClient:
         if queued.future.done():  # its caller is gone: nobody waits for these rows
             return
         try:
-            output = await self._call(queued.rows, queued.features, [queued.context])
+            output = await self._call(
+                queued.rows, queued.features, [queued.context], queued.request_id, queued.outputs
+            )
         except Exception as exc:
             _settle(queued.future, exc)
         else:
@@ -271,20 +306,27 @@ class BatchingClient:
         rows: Rows,
         features: FeatureSchema | None,
         callers: list[contextvars.Context] | None,
+        request_id: str | None = None,
+        outputs: Sequence[str] = (),
     ) -> ModelOutput:
         self.calls += 1
         if self.on_call is not None:
             self.on_call(len(rows))
         if self.around_call is None:
-            return await self.inner.predict(rows, features=features)
+            return await self.inner.predict(
+                rows, features=features, request_id=request_id, outputs=outputs
+            )
         with self.around_call(callers or [contextvars.copy_context()], len(rows)):
-            return await self.inner.predict(rows, features=features)
+            return await self.inner.predict(
+                rows, features=features, request_id=request_id, outputs=outputs
+            )
 
 
-def _key(rows: Rows, features: FeatureSchema | None) -> Hashable:
+def _key(rows: Rows, features: FeatureSchema | None, outputs: Sequence[str]) -> Hashable:
     # Rows go together only if the model reads them alike: the same width and the same feature
-    # schema (names and kinds, which decide how a request encodes them).
-    return (len(rows[0]) if rows else 0, features)
+    # schema (names and kinds, which decide how a request encodes them), and if the answer they
+    # need holds the same outputs.
+    return (len(rows[0]) if rows else 0, features, tuple(outputs))
 
 
 def _settle(future: asyncio.Future[ModelOutput], exc: BaseException) -> None:

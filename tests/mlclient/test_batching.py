@@ -336,3 +336,28 @@ async def test_hooks_see_every_call_its_wait_and_its_callers(model_server: Model
     assert waits[0] == 0.0
     assert all(w > 0 for w in waits[1:])
     assert seen == [([0], len(calls[0]), 0), ([1, 2, 3, 4, 5], rows_per_call[1], 1)]
+
+
+async def test_a_call_alone_keeps_its_request_id_and_the_servers_answer(
+    server: ModelServer,
+) -> None:
+    calls = _calls(3, seed=3)
+    async with _http(Recording()) as http:
+        batcher = BatchingClient(ResilientClient(_protocol(http, server)), max_wait=LONG)
+        first, *shared = await asyncio.gather(
+            *(batcher.predict(rows, request_id=f"r{i}") for i, rows in enumerate(calls))
+        )
+        queued_alone = await asyncio.gather(
+            batcher.predict(calls[0], request_id="a"),
+            batcher.predict(calls[1], request_id="b", outputs=["predict"]),
+        )
+    # Alone (at once): the request carried the caller's id and the answer is the server's.
+    assert first.answer is not None
+    id_field = "id" if server.kind == "mlserver" else "meta"
+    echoed = first.answer.body[id_field]
+    assert echoed == "r0" if server.kind == "mlserver" else echoed["puid"] == "r0"
+    # Shared by two callers: one request, no id, each share without the server's answer.
+    assert batcher.calls == 4
+    assert all(output.answer is None for output in shared)
+    # Other outputs asked for: never the same request, so each went alone with its answer.
+    assert all(output.answer is not None for output in queued_alone)
