@@ -101,3 +101,66 @@ async def test_one_hot_truth_uses_the_stored_class_order(
     assert response.status_code == 200, response.text
     labels = (await session.scalars(select(col(db.Actual.label)))).all()
     assert labels == ["ant"]
+
+
+PERFORMANCE = """{ performance(modelName: "iris", since: "2026-01-01", until: "2030-01-01",
+  bucket: WEEK) { withActuals accuracy rewarded meanReward } }"""
+
+
+async def test_rewards_are_stored_per_request_and_shown_with_performance(
+    app_client: AppClient, session: AsyncSession
+) -> None:
+    for request_id, label in (("a", "setosa"), ("b", "virginica"), ("c", "setosa")):
+        await create_random_prediction(
+            session, created_at=T0, request_id=request_id, label=label, probabilities=CLASSES
+        )
+    await session.commit()
+    async with app_client() as client:
+        # Reward only (SeldonClient sends no truth); through the ingress paths.
+        first = await client.post(
+            "/seldon/ns/iris/api/v1.0/feedback",
+            json={"response": {"meta": {"puid": "a"}}, "reward": 1.0},
+        )
+        # protobuf's JSON leaves a reward of 0 out: neither truth nor reward is a reward of 0.
+        zero = await client.post(
+            "/seldon/iris/api/v1.0/feedback", json={"response": {"meta": {"puid": "b"}}}
+        )
+        # Truth as SeldonClient's default tensor (one-hot), with a reward.
+        truth = {"data": {"tensor": {"shape": [1, 3], "values": [1, 0, 0]}}}
+        both = await client.post(
+            "/api/v1.0/feedback",
+            json={"response": {"meta": {"puid": "c"}}, "truth": truth, "reward": 0.5},
+        )
+        wrong_model = await client.post(
+            "/seldon/ns/churn/api/v1.0/feedback",
+            json={"response": {"meta": {"puid": "a"}}, "reward": 1.0},
+        )
+        performance = await graphql(client, PERFORMANCE)
+    assert [r.status_code for r in (first, zero, both)] == [200, 200, 200]
+    assert both.json()["meta"]["tags"] == {"actuals": 1, "reward": 0.5}
+    assert wrong_model.status_code == 404
+    (bucket,) = performance["data"]["performance"]
+    assert bucket == {"withActuals": 1, "accuracy": 1.0, "rewarded": 3, "meanReward": 0.5}
+
+
+async def test_anonymous_feedback_is_a_setting(
+    app_client: AppClient, session: AsyncSession
+) -> None:
+    from graph.auth import generate_key, hash_key
+
+    key = generate_key()
+    session.add(db.ApiKey(name="k", prefix=key[:12], key_hash=hash_key(key), scope="predict"))
+    await create_random_prediction(session, created_at=T0, request_id="p", probabilities=CLASSES)
+    await session.commit()
+    body = {"response": {"meta": {"puid": "p"}}, "reward": 1.0}
+    async with app_client() as client:
+        refused = await client.post("/api/v1.0/feedback", json=body)
+    async with app_client(anonymous_feedback=True) as client:
+        allowed = await client.post("/api/v1.0/feedback", json=body)
+        bad_key = await client.post(
+            "/api/v1.0/feedback", json=body, headers={"Authorization": "Bearer mlg_nope"}
+        )
+    assert refused.status_code == 401
+    assert refused.json()["status"]["reason"] == "UNAUTHENTICATED"
+    assert allowed.status_code == 200, allowed.text
+    assert bad_key.status_code == 401  # a key that is sent must still be a real one
