@@ -149,7 +149,9 @@ async def test_anonymous_feedback_is_a_setting(
     from graph.auth import generate_key, hash_key
 
     key = generate_key()
-    session.add(db.ApiKey(name="k", prefix=key[:12], key_hash=hash_key(key), scope="predict"))
+    await db.apikeys.create_api_key(
+        session, name="k", scope="predict", prefix=key[:12], key_hash=hash_key(key)
+    )
     await create_random_prediction(session, created_at=T0, request_id="p", probabilities=CLASSES)
     await session.commit()
     body = {"response": {"meta": {"puid": "p"}}, "reward": 1.0}

@@ -96,7 +96,7 @@ async def test_tensor_names_and_json_data_as_the_wrapper_reads_them(
         assert response.status_code == 200, response.text
         assert response.json()["data"]["names"] == ["setosa", "versicolor", "virginica"]
     # Named columns are stored in the model's feature order, as classify stores them.
-    stored = (await session.scalars(select(db.Prediction.features))).all()
+    stored = [row.features for row in (await session.scalars(select(db.Prediction))).all()]
     assert sorted(stored) == sorted(IRIS_ROWS * 3)
 
 
@@ -172,13 +172,11 @@ async def test_oversized_bodies_and_api_keys_answer_in_seldons_shape(
     from graph.auth import generate_key, hash_key
 
     predict_key, read_key = generate_key(), generate_key()
-    session.add(
-        db.ApiKey(
-            name="p", prefix=predict_key[:12], key_hash=hash_key(predict_key), scope="predict"
-        )
+    await db.apikeys.create_api_key(
+        session, name="p", scope="predict", prefix=predict_key[:12], key_hash=hash_key(predict_key)
     )
-    session.add(
-        db.ApiKey(name="r", prefix=read_key[:12], key_hash=hash_key(read_key), scope="read")
+    await db.apikeys.create_api_key(
+        session, name="r", scope="read", prefix=read_key[:12], key_hash=hash_key(read_key)
     )
     await session.commit()
     body = {"data": {"ndarray": IRIS_ROWS[:1]}}

@@ -89,7 +89,7 @@ async def test_named_inputs_map_onto_the_feature_schema(
     app_client: AppClient, mlserver: ModelServer, model_server: ModelServer, session: AsyncSession
 ) -> None:
     # MLServer's pandas codec: one input per column, strings as BYTES, in any order.
-    churn = {
+    churn: dict[str, Any] = {
         "parameters": {"content_type": "pd"},
         "inputs": [
             {"name": "region", "shape": [2, 1], "datatype": "BYTES", "data": ["north", "south"]},
