@@ -16,12 +16,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The example model servers' own virtual environments, and Evidently's for the drift
-# cross-check (cached in ~/.cache/mlgraph).
+# The example model servers' own virtual environments, Evidently's for the drift cross-check
+# and tritonclient's for the drop-in tests (cached in ~/.cache/mlgraph).
 model-env: install
 	$(BIN)/python scripts/modelserver.py seldon --prepare
 	$(BIN)/python scripts/modelserver.py mlserver --prepare
 	$(BIN)/python scripts/modelserver.py evidently --prepare
+	$(BIN)/python scripts/modelserver.py tritonclient --prepare
 
 ## Start the example Seldon model and mlgraph on SQLite; prints the GraphiQL address.
 run: install

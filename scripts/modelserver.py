@@ -9,7 +9,8 @@ scikit-learn runtime (Open Inference Protocol, V2) from ``deploy/model/mlserver/
 models (``iris`` and ``churn``). The tests start servers through the same functions, so what a
 newcomer runs is what CI tests.
 ``python scripts/modelserver.py evidently --prepare`` builds the test-only environment in which
-the drift tests are cross-checked against Evidently (it serves nothing).
+the drift tests are cross-checked against Evidently, and ``tritonclient --prepare`` the one the
+drop-in tests run tritonclient in (they serve nothing).
 
 Standard library only: it runs before mlgraph's own environment exists.
 """
@@ -39,10 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "deploy" / "model"
 MLSERVER_DIR = MODEL_DIR / "mlserver"
 EVIDENTLY_DIR = ROOT / "tests" / "monitoring" / "evidently_env"
+TRITONCLIENT_DIR = ROOT / "tests" / "graph" / "routes" / "tritonclient_env"
 KINDS = {
     "seldon": MODEL_DIR / "requirements.txt",
     "mlserver": MLSERVER_DIR / "requirements.txt",
     "evidently": EVIDENTLY_DIR / "requirements.txt",
+    "tritonclient": TRITONCLIENT_DIR / "requirements.txt",
 }
 SERVERS = ("seldon", "mlserver")  # the kinds that serve a model; the others are only built
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlgraph"
