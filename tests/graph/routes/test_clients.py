@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.utils.serve import serve_mlgraph
 pytestmark = pytest.mark.model_server
 
 CLIENTS = Path(__file__).parent / "clients"
+README = Path(__file__).resolve().parents[3] / "README.md"
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
 # The seed's line, its host aside.
 SEED_BODY = '{"data": {"ndarray": [[1, 3, 3]]}}'
@@ -72,6 +74,22 @@ def _run(kind: str, script: str, *args: str) -> dict[str, Any]:
     return result
 
 
+def _readme_example(client: str, base: str, tmp_path: Path) -> None:
+    """Run the README's Python example for ``client`` (its drop-in section's block that imports
+    it) as written, make run's host aside, in that client's environment."""
+    section = README.read_text().split("## Drop-in for existing clients", 1)[1].split("\n## ", 1)[0]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if client in b]
+    assert len(blocks) == 1, f"README has no single {client} example"
+    script = tmp_path / f"readme_{client.replace('.', '_')}.py"
+    script.write_text(blocks[0].replace("localhost:8000", base.removeprefix("http://")))
+    kind = "seldon" if client == "seldon_core" else "tritonclient"
+    python = ensure_venv(kind) / "bin" / "python"
+    done = subprocess.run(
+        [str(python), str(script)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _graphql(base: str, query: str) -> dict[str, Any]:
     response = httpx.post(base + "/graphql", json={"query": query}, timeout=30)
     body: dict[str, Any] = response.json()
@@ -94,7 +112,7 @@ def _stored(base: str, model: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_curl_and_seldon_client_predict_and_send_feedback(
-    mlgraph: str, model_server: ModelServer
+    mlgraph: str, model_server: ModelServer, tmp_path: Path
 ) -> None:
     # The seed's line: three features for a four-feature model, refused in Seldon's shape.
     seed = _curl(mlgraph, SEED_BODY)
@@ -145,9 +163,12 @@ def test_curl_and_seldon_client_predict_and_send_feedback(
     rewarded = sum(b["rewarded"] for b in performance)
     total = sum(b["meanReward"] * b["rewarded"] for b in performance if b["rewarded"])
     assert (rewarded, total) == (3, 2.0)
+    _readme_example("seldon_core", mlgraph, tmp_path)
 
 
-def test_tritonclient_infers_as_against_mlserver(mlgraph: str, mlserver: ModelServer) -> None:
+def test_tritonclient_infers_as_against_mlserver(
+    mlgraph: str, mlserver: ModelServer, tmp_path: Path
+) -> None:
     at_mlgraph = _run("tritonclient", "triton_client.py", mlgraph.removeprefix("http://"))
     at_model = _run("tritonclient", "triton_client.py", mlserver.url.removeprefix("http://"))
     assert (at_mlgraph["live"], at_mlgraph["ready"], at_mlgraph["model_ready"]) == (True,) * 3
@@ -179,3 +200,4 @@ def test_tritonclient_infers_as_against_mlserver(mlgraph: str, mlserver: ModelSe
         [60, 40, "two-year", "south"],
     ]
     assert [n["label"] for n in churn] == at_model["churn"]
+    _readme_example("tritonclient", mlgraph, tmp_path)
