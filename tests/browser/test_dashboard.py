@@ -68,7 +68,16 @@ async def _seed(url: str, hour: datetime) -> None:
                         label=label,
                         features=features,
                         latency_ms=2.0 + hours_ago,
+                        request_id=(request_id := f"seed-{hours_ago}-{i}"),
                     )
+                    if hours_ago == 5:  # Seldon feedback's rewards: 1, 0, 1
+                        await session.merge(
+                            db.ClassifyRequest(
+                                request_id=request_id,
+                                created_at=row.created_at,
+                                reward=float(i != 1),
+                            )
+                        )
                     if actual is not None:
                         actuals.append(
                             db.Actual(
@@ -130,6 +139,10 @@ def test_dashboard_draws_seeded_history_and_the_live_feed(
         # Accuracy over the predictions with actuals: 7 right of 8.
         accuracy = browser.find_element(By.ID, "accuracy")
         assert float(accuracy.get_attribute("data-value") or "nan") == pytest.approx(7 / 8)
+        # The mean reward of the three rewarded requests.
+        reward = browser.find_element(By.ID, "reward")
+        assert float(reward.get_attribute("data-value") or "nan") == pytest.approx(2 / 3)
+        assert browser.find_element(By.ID, "reward-note").text == "3 requests rewarded"
         # Latency: 2 ms + hours ago, so the worst hourly p95 is the oldest hour's 7 ms.
         assert browser.find_element(By.ID, "p95-latency").text == "7.0 ms"
         # Both line charts have a point per bucket with predictions, inside the plot.

@@ -36,7 +36,7 @@ const STATS = `query DashboardStats($model: String!, $since: DateTime!, $until: 
   predictionStats(modelName: $model, since: $since, until: $until, bucket: $bucket) {
     start count meanLatencyMs p95LatencyMs labels { label count } }
   performance(modelName: $model, since: $since, until: $until, bucket: $bucket) {
-    start predictions withActuals accuracy }
+    start predictions withActuals accuracy rewarded meanReward }
 }`;
 const DRIFT = `query DashboardDrift($model: String!, $reference: TimeWindow!, $current: TimeWindow!) {
   drift(modelName: $model, reference: $reference, current: $current) {
@@ -289,6 +289,17 @@ function drawLatency(stats, range, starts) {
   $("#p95-latency").textContent = points.length ? `${Math.max(...points.map((p) => p.p95)).toFixed(1)} ms` : "–";
 }
 
+// The rewards Seldon feedback gave requests in the window: their mean, weighted by bucket.
+function drawReward(performance) {
+  const rewarded = performance.reduce((a, b) => a + b.rewarded, 0);
+  const mean = rewarded
+    ? performance.reduce((a, b) => a + (b.rewarded ? b.meanReward * b.rewarded : 0), 0) / rewarded
+    : null;
+  $("#reward").textContent = mean === null ? "–" : mean.toFixed(2);
+  $("#reward").dataset.value = mean === null ? "" : mean;
+  $("#reward-note").textContent = rewarded ? `${rewarded} requests rewarded` : "no rewards";
+}
+
 function drawAccuracy(performance, range, starts) {
   const withActuals = performance.filter((b) => b.withActuals > 0 && b.accuracy !== null);
   const points = withActuals.map((b) => ({ t: new Date(b.start).getTime(), accuracy: b.accuracy * 100 }));
@@ -371,6 +382,7 @@ async function refresh() {
     const starts = slotStarts(data.predictionStats, range);
     drawLatency(data.predictionStats, range, starts);
     drawAccuracy(data.performance, range, starts);
+    drawReward(data.performance);
   } else {
     errors.push(stats.reason.message);
   }
