@@ -136,3 +136,30 @@ async def test_parse_errors_are_coded_and_counted(app_client: AppClient) -> None
         )
         == 2
     )
+
+
+async def test_protocol_routes_are_counted_and_logged_like_classify(
+    app_client: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mlgraph.request")
+    body = {"data": {"ndarray": IRIS_ROWS}}
+    async with app_client(transport=OK_MODEL, model_version="v1") as client:
+        before = await _samples(client)
+        ok = await client.post("/seldon/models/iris/api/v1.0/predictions", json=body)
+        missing = await client.post("/seldon/models/nope/api/v1.0/predictions", json=body)
+        after = await _samples(client)
+    assert (ok.status_code, missing.status_code) == (200, 404)
+    route = "seldon.predictions"
+    assert _delta(before, after, "mlgraph_protocol_requests_total", route=route, outcome="ok") == 1
+    assert (
+        _delta(before, after, "mlgraph_protocol_requests_total", route=route, outcome="NOT_FOUND")
+        == 1
+    )
+    assert _delta(before, after, "mlgraph_predictions_total", model="iris", label="setosa") == 3
+    assert _delta(before, after, "mlgraph_classify_model_seconds_count", model="iris") == 1
+    entries = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "mlgraph.request"
+    ]
+    logged = [(e["path"], e.get("route"), e.get("model"), e.get("outcome")) for e in entries]
+    assert ("/seldon/models/iris/api/v1.0/predictions", route, "iris", "ok") in logged
+    assert ("/seldon/models/nope/api/v1.0/predictions", route, None, "NOT_FOUND") in logged

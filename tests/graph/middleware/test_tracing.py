@@ -107,6 +107,36 @@ async def test_classify_is_one_trace_across_request_model_and_database(
     assert server.resource.attributes["service.name"] == "mlgraph"
 
 
+async def test_a_seldon_route_is_one_trace_across_request_model_and_database(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    exporter = InMemorySpanExporter()
+    headers: list[dict[str, str]] = []
+    with stub_model(headers) as model_url:
+        settings = Settings(database_url=database_url, model_url=model_url, model_version="v1")
+        app = create_app(settings, span_exporter=exporter)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://mlgraph") as client:
+                response = await client.post(
+                    "/api/v1.0/predictions", json={"data": {"ndarray": IRIS_ROWS}}
+                )
+                assert response.status_code == 200, response.text
+    spans = exporter.get_finished_spans()
+    (server,) = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert server.name.startswith("POST /api/v1.0/predictions")
+    trace_id = server.context.trace_id
+    clients = [s for s in spans if _scope(s) == "opentelemetry.instrumentation.httpx"]
+    database = [s for s in spans if _scope(s) == "opentelemetry.instrumentation.sqlalchemy"]
+    assert clients
+    assert any(s.name.startswith("INSERT") for s in database)
+    assert all(s.context.trace_id == trace_id for s in [*clients, *database])
+    # The model server got the trace too.
+    (header,) = [h["traceparent"] for h in headers if "traceparent" in h]
+    assert header.split("-")[1] == f"{trace_id:032x}"
+
+
 async def test_a_batched_model_call_links_every_caller_s_trace(
     database_url: str, model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
