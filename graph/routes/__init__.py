@@ -1,4 +1,6 @@
-"""The HTTP routes that are not GraphQL: probes, Seldon's feedback, ``/export.csv``, ``/metrics``.
+"""The HTTP routes that are not GraphQL: probes, the model protocols' own routes (Seldon v1's
+predictions and feedback, the Open Inference Protocol's ``/v2/...``), ``/export.csv``,
+``/metrics``.
 
-Each module is one route (or one pair of probes); graph/app.py mounts them beside ``/graphql``.
+Each module is one route or one protocol's routes; graph/app.py mounts them beside ``/graphql``.
 """
