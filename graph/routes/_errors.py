@@ -3,8 +3,11 @@ the error bodies of the protocols mlgraph speaks (Seldon v1, Open Inference Prot
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -12,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from graph.errors import AppError, BadUserInput, storage_error
+from graph.metrics import record_route
 from mlclient.seldon_messages import MessageError
 
 __all__ = [
+    "RouteCall",
     "as_app_error",
     "coded_error",
     "protocol_error_body",
+    "protocol_route",
     "seldon_error",
     "seldon_error_body",
     "v2_error",
@@ -48,6 +54,42 @@ async def coded_error(request: Request, error: Exception) -> AppError:
     except Exception:
         logger.error("unexpected error", exc_info=error)
         return AppError("internal server error")
+
+
+@dataclass(slots=True)
+class RouteCall:
+    """What a protocol route's handler learned of its call, for the count and the log line."""
+
+    model: str | None = None
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, RouteCall], Awaitable[Response]]
+
+
+def protocol_route(
+    route: str, failure: Callable[[AppError], Response]
+) -> Callable[[Handler], Endpoint]:
+    """Make ``handler`` a protocol route named ``route``: whatever it raises is answered as
+    ``failure`` shapes that protocol's errors (``coded_error``), and every call is counted and
+    logged with its model and outcome (``graph.metrics.record_route``)."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            call = RouteCall()
+            try:
+                response = await handler(request, call)
+            except Exception as exc:
+                error = await coded_error(request, exc)
+                record_route(request, route, error.code, model=call.model)
+                return failure(error)
+            record_route(request, route, "ok", model=call.model)
+            return response
+
+        return endpoint
+
+    return wrap
 
 
 def seldon_error_body(message: str, code: str, status: int) -> bytes:

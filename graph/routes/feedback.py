@@ -34,56 +34,44 @@ from db import predictions as queries
 from graph import actuals
 from graph.auth import Scope, authorize
 from graph.errors import BadUserInput, NotFound
-from graph.metrics import record_route
 from graph.models import ModelRegistry
 from graph.routes._body import read_json
-from graph.routes._errors import coded_error, seldon_error
+from graph.routes._errors import RouteCall, protocol_route, seldon_error
 from graph.validation import check_text
 from mlclient.seldon_messages import feedback_truth
 
 __all__ = ["feedback"]
 
-ROUTE = "seldon.feedback"
 _EXAMPLE = '{"response": {"meta": {"puid": "..."}}, "truth": {"data": {"ndarray": [...]}}}'
 
 
-async def feedback(request: Request) -> Response:
-    model: str | None = None
-    try:
-        settings = request.state.settings
-        await authorize(request, Scope.PREDICT, anonymous=settings.anonymous_feedback)
-        puid, truth, reward = _parse(await read_json(request, example=_EXAMPLE))
-        sessions: db.Sessions = request.state.sessions
-        async with sessions() as session:
-            rows = await queries.get_predictions_by_request_id(session, request_id=puid)
-        deployment = request.path_params.get("deployment")
-        if not rows or (deployment is not None and rows[0].model_name != deployment):
-            where = f" for deployment {deployment!r}" if deployment is not None else ""
-            raise NotFound(f"no predictions with puid {puid!r}{where}")
-        model = rows[0].model_name
-        labels = None
-        if truth is not None:
-            if len(truth) != len(rows):
-                raise BadUserInput(
-                    f"{len(truth)} truth row(s) for {len(rows)} prediction(s)",
-                    argument="truth",
-                )
-            classes = _classes(rows[0], request.state.models)
-            labels = [_label(value, classes) for value in truth]
-        stored = await actuals.record_feedback(
-            sessions, request_id=puid, labels=labels, reward=reward
-        )
-    except Exception as exc:
-        error = await coded_error(request, exc)
-        record_route(request, ROUTE, error.code, model=model)
-        return seldon_error(error)
-    record_route(request, ROUTE, "ok", model=model)
+@protocol_route("seldon.feedback", seldon_error)
+async def feedback(request: Request, call: RouteCall) -> Response:
+    settings = request.state.settings
+    await authorize(request, Scope.PREDICT, anonymous=settings.anonymous_feedback)
+    puid, truth, reward = _parse(await read_json(request, example=_EXAMPLE))
+    sessions: db.Sessions = request.state.sessions
+    async with sessions() as session:
+        rows = await queries.get_predictions_by_request_id(session, request_id=puid)
+    deployment = request.path_params.get("deployment")
+    if not rows or (deployment is not None and rows[0].model_name != deployment):
+        where = f" for deployment {deployment!r}" if deployment is not None else ""
+        raise NotFound(f"no predictions with puid {puid!r}{where}")
+    call.model = rows[0].model_name
+    labels = None
+    if truth is not None:
+        if len(truth) != len(rows):
+            raise BadUserInput(
+                f"{len(truth)} truth row(s) for {len(rows)} prediction(s)", argument="truth"
+            )
+        classes = _classes(rows[0], request.state.models)
+        labels = [_label(value, classes) for value in truth]
+    stored = await actuals.record_feedback(sessions, request_id=puid, labels=labels, reward=reward)
     tags: dict[str, Any] = {"actuals": len(stored.actuals)}
     if stored.reward is not None:
         tags["reward"] = stored.reward
-    return JSONResponse(
-        {"data": {"names": [], "ndarray": []}, "meta": {"puid": puid, "tags": tags}}
-    )
+    body = {"data": {"names": [], "ndarray": []}, "meta": {"puid": puid, "tags": tags}}
+    return JSONResponse(body)
 
 
 def _classes(row: db.Prediction, models: ModelRegistry) -> list[str] | None:

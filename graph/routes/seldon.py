@@ -25,51 +25,44 @@ from graph import pipeline
 from graph.auth import Scope, authorize
 from graph.errors import NotFound
 from graph.features import check_batch
-from graph.metrics import record_route
 from graph.models import ModelEntry, ModelRegistry
 from graph.routes._body import read_json
-from graph.routes._errors import coded_error, seldon_error
+from graph.routes._errors import RouteCall, protocol_route, seldon_error
 from mlclient import RowPrediction, seldon_messages
 
 __all__ = ["MODEL_HEADER", "REPLAYED_HEADER", "predictions", "seldon_model"]
 
 MODEL_HEADER = "seldon-model"
 REPLAYED_HEADER = "mlgraph-replayed"
-ROUTE = "seldon.predictions"
 _EXAMPLE = '{"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}'
 
 
-async def predictions(request: Request) -> Response:
-    model: ModelEntry | None = None
-    try:
-        await authorize(request, Scope.PREDICT)
-        message = seldon_messages.parse_request(await read_json(request, example=_EXAMPLE))
-        model = seldon_model(request)
-        settings = request.state.settings
-        batch = check_batch(
-            message.field,
-            rows=message.rows,
-            records=message.records,
-            names=message.names,
-            names_argument="data.names",
-            max_rows=settings.max_batch_rows,
-            max_features=settings.max_features,
-        )
-        puid = message.puid or pipeline.new_request_id()
-        result = await pipeline.classify(
-            batch,
-            model=model,
-            request_id=puid,
-            settings=settings,
-            sessions=request.state.sessions,
-            writer=request.state.writer,
-            request_id_argument="meta.puid",
-        )
-    except Exception as exc:
-        error = await coded_error(request, exc)
-        record_route(request, ROUTE, error.code, model=model.name if model else None)
-        return seldon_error(error)
-    record_route(request, ROUTE, "ok", model=model.name)
+@protocol_route("seldon.predictions", seldon_error)
+async def predictions(request: Request, call: RouteCall) -> Response:
+    await authorize(request, Scope.PREDICT)
+    message = seldon_messages.parse_request(await read_json(request, example=_EXAMPLE))
+    model = seldon_model(request)
+    call.model = model.name
+    settings = request.state.settings
+    batch = check_batch(
+        message.field,
+        rows=message.rows,
+        records=message.records,
+        names=message.names,
+        names_argument="data.names",
+        max_rows=settings.max_batch_rows,
+        max_features=settings.max_features,
+    )
+    puid = message.puid or pipeline.new_request_id()
+    result = await pipeline.classify(
+        batch,
+        model=model,
+        request_id=puid,
+        settings=settings,
+        sessions=request.state.sessions,
+        writer=request.state.writer,
+        request_id_argument="meta.puid",
+    )
     content = seldon_messages.reply(
         result.output.answer if result.output is not None else None,
         [RowPrediction(row.label, row.probabilities) for row in result.predictions],

@@ -29,10 +29,9 @@ from graph import pipeline
 from graph.auth import Scope, authorize
 from graph.errors import AppError, BadUserInput, NotFound, from_model_error
 from graph.features import check_batch
-from graph.metrics import record_route
 from graph.models import ModelEntry, ModelRegistry
 from graph.routes._body import read_json
-from graph.routes._errors import coded_error, v2_error
+from graph.routes._errors import RouteCall, protocol_route, v2_error
 from graph.routes.health import database_status
 from graph.routes.seldon import REPLAYED_HEADER
 from mlclient import RowPrediction, v2_messages
@@ -48,41 +47,35 @@ class _NotReady(AppError):
     http_status = 400
 
 
-async def infer(request: Request) -> Response:
-    route, model = "v2.infer", None
-    try:
-        await authorize(request, Scope.PREDICT)
-        model = v2_model(request)
-        if v2_messages.BINARY_HEADER in request.headers:
-            raise BadUserInput(v2_messages.BINARY_ADVICE, argument="inputs")
-        message = v2_messages.parse_infer_request(await read_json(request, example=_EXAMPLE))
-        settings = request.state.settings
-        batch = check_batch(
-            "inputs",
-            rows=message.rows,
-            names=message.names,
-            names_argument="inputs",
-            max_rows=settings.max_batch_rows,
-            max_features=settings.max_features,
-        )
-        request_id = message.id or pipeline.new_request_id()
-        result = await pipeline.classify(
-            batch,
-            model=model,
-            request_id=request_id,
-            settings=settings,
-            sessions=request.state.sessions,
-            writer=request.state.writer,
-            request_id_argument="id",
-            outputs=v2_messages.outputs_to_ask(
-                message.outputs, probabilities=model.config.probabilities
-            ),
-        )
-    except Exception as exc:
-        error = await coded_error(request, exc)
-        record_route(request, route, error.code, model=model.name if model else None)
-        return v2_error(error)
-    record_route(request, route, "ok", model=model.name)
+@protocol_route("v2.infer", v2_error)
+async def infer(request: Request, call: RouteCall) -> Response:
+    await authorize(request, Scope.PREDICT)
+    model = v2_model(request)
+    call.model = model.name
+    if v2_messages.BINARY_HEADER in request.headers:
+        raise BadUserInput(v2_messages.BINARY_ADVICE, argument="inputs")
+    message = v2_messages.parse_infer_request(await read_json(request, example=_EXAMPLE))
+    settings = request.state.settings
+    batch = check_batch(
+        "inputs",
+        rows=message.rows,
+        names=message.names,
+        names_argument="inputs",
+        max_rows=settings.max_batch_rows,
+        max_features=settings.max_features,
+    )
+    request_id = message.id or pipeline.new_request_id()
+    outputs = v2_messages.outputs_to_ask(message.outputs, probabilities=model.config.probabilities)
+    result = await pipeline.classify(
+        batch,
+        model=model,
+        request_id=request_id,
+        settings=settings,
+        sessions=request.state.sessions,
+        writer=request.state.writer,
+        request_id_argument="id",
+        outputs=outputs,
+    )
     content = v2_messages.reply(
         result.output.answer if result.output is not None else None,
         [RowPrediction(row.label, row.probabilities) for row in result.predictions],
@@ -95,36 +88,26 @@ async def infer(request: Request) -> Response:
     return Response(content, media_type="application/json", headers=headers)
 
 
-async def model_metadata(request: Request) -> Response:
-    route, model = "v2.metadata", None
+@protocol_route("v2.metadata", v2_error)
+async def model_metadata(request: Request, call: RouteCall) -> Response:
+    await authorize(request, Scope.READ, Scope.PREDICT)
+    model = v2_model(request)
+    call.model = model.name
+    assert isinstance(model.protocol_client, mlclient.V2Client)
     try:
-        await authorize(request, Scope.READ, Scope.PREDICT)
-        model = v2_model(request)
-        assert isinstance(model.protocol_client, mlclient.V2Client)
-        try:
-            answer = await model.protocol_client.metadata_answer()
-        except mlclient.ModelError as exc:
-            raise from_model_error(exc) from exc
-    except Exception as exc:
-        error = await coded_error(request, exc)
-        record_route(request, route, error.code, model=model.name if model else None)
-        return v2_error(error)
-    record_route(request, route, "ok", model=model.name)
+        answer = await model.protocol_client.metadata_answer()
+    except mlclient.ModelError as exc:
+        raise from_model_error(exc) from exc
     return Response(answer.content, media_type="application/json")
 
 
-async def model_ready(request: Request) -> Response:
-    route, model = "v2.ready", None
-    try:
-        await authorize(request, Scope.READ, Scope.PREDICT)
-        model = v2_model(request)
-        if not await model.client.ready():
-            raise _NotReady(f"model {model.name!r} is not ready: its server does not answer")
-    except Exception as exc:
-        error = await coded_error(request, exc)
-        record_route(request, route, error.code, model=model.name if model else None)
-        return v2_error(error)
-    record_route(request, route, "ok", model=model.name)
+@protocol_route("v2.ready", v2_error)
+async def model_ready(request: Request, call: RouteCall) -> Response:
+    await authorize(request, Scope.READ, Scope.PREDICT)
+    model = v2_model(request)
+    call.model = model.name
+    if not await model.client.ready():
+        raise _NotReady(f"model {model.name!r} is not ready: its server does not answer")
     return Response(status_code=200)
 
 
