@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs upstream
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
@@ -117,6 +118,10 @@ def _connection_lost(context: ExceptionContext) -> BaseException | None:
     """Raise a lost or refused connection as ``OperationalError`` and drop it from the pool."""
     sqlstate = getattr(context.original_exception, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_LOST):
+        context.is_disconnect = True
+    if isinstance(context.original_exception.__cause__, asyncpg.InternalClientError):
+        # The driver's protocol is out of step with the server (seen while PostgreSQL shuts
+        # down: "another operation is in progress"): that connection can never be used again.
         context.is_disconnect = True
     error = context.sqlalchemy_exception
     if not context.is_disconnect or error is None or isinstance(error, exc.OperationalError):

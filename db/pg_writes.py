@@ -103,18 +103,26 @@ async def write_calls(
         try:
             async with driver.transaction():
                 return await _store(_Driver(driver), calls, known_schemas, notify)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+            TimeoutError,
+        ) as error:
             if not _is_connection_lost(error, driver):
                 # Refused by the database: raised as SQLAlchemy would (graph/errors.py reads a
                 # DBAPIError on a schema behind head as "run mlgraph migrate").
                 raise exc.DBAPIError(_STATEMENTS, None, error) from error
             await connection.invalidate(error)
             lost = error
-        finally:
-            if lost is None and not driver.is_closed() and driver.is_in_transaction():
-                # Cancelled before the rollback finished: the pool must never hand out a
-                # connection in the middle of a transaction (its reset would not end it).
+        except BaseException:
+            # Cancelled, or failed in a way not read above: the connection's state is unknown,
+            # and the pool must never hand out a connection mid-transaction or mid-statement
+            # (its reset would not end either).
+            if not driver.is_closed():
                 await connection.invalidate()
+            raise
     # The connections made before this one are as dead: replaced, rather than each failing a
     # batch in turn.
     assert lost is not None
@@ -244,5 +252,9 @@ def _is_connection_lost(error: BaseException, driver: Any) -> bool:
     # As SQLAlchemy's asyncpg dialect (a closed connection) and db.engine (SQLSTATE) decide.
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_LOST):
+        return True
+    if isinstance(error, asyncpg.InternalClientError):
+        # The protocol is out of step with the server (a statement cut off while PostgreSQL
+        # shuts down leaves it "in progress"): the connection is as good as lost.
         return True
     return isinstance(error, OSError | TimeoutError) or bool(driver.is_closed())
