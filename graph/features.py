@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,23 +321,7 @@ def _in_schema_order(batch: Batch, schema: FeatureSchema, model_name: str) -> li
     names, where = batch.names, batch.names_argument
     if list(names) == schema.names:
         return batch.rows
-    expected = set(schema.names)
-    for name in names:
-        if name not in expected:
-            raise BadUserInput(
-                f"{where}: model {model_name!r} has no feature {name[:200]!r}; "
-                f"its features are {_list(schema.names)}",
-                argument=where,
-                feature=name[:200],
-            )
-    missing = [name for name in schema.names if name not in names]
-    if missing:
-        raise BadUserInput(
-            f"{where}: feature {missing[0]!r} is missing"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-            argument=where,
-            feature=missing[0],
-        )
+    _check_names(names, schema, model_name, where=where, argument=where)
     order = [names.index(name) for name in schema.names]
     return [[row[i] for i in order] for row in batch.rows]
 
@@ -368,25 +352,39 @@ def _from_record(
             row=index,
             feature=name,
         )
-    for name in record:
+    _check_names(record, schema, model_name, where=f"row {index}", argument="records", row=index)
+    return [record[name] for name in schema.names]
+
+
+def _check_names(
+    given: Collection[str],
+    schema: FeatureSchema,
+    model_name: str,
+    *,
+    where: str,
+    argument: str,
+    **place: int,
+) -> None:
+    """Refuse a name the schema does not have, then the first feature ``given`` lacks."""
+    expected = set(schema.names)
+    for name in given:
         if name not in expected:
             raise BadUserInput(
-                f"row {index}: model {model_name!r} has no feature {name[:200]!r}; "
+                f"{where}: model {model_name!r} has no feature {name[:200]!r}; "
                 f"its features are {_list(schema.names)}",
-                argument="records",
-                row=index,
+                argument=argument,
+                **place,
                 feature=name[:200],
             )
-    missing = [name for name in schema.names if name not in record]
+    missing = [name for name in schema.names if name not in given]
     if missing:
         raise BadUserInput(
-            f"row {index}: feature {missing[0]!r} is missing"
+            f"{where}: feature {missing[0]!r} is missing"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-            argument="records",
-            row=index,
+            argument=argument,
+            **place,
             feature=missing[0],
         )
-    return [record[name] for name in schema.names]
 
 
 def _value(
