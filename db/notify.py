@@ -1,7 +1,8 @@
 """PostgreSQL ``LISTEN/NOTIFY`` for new predictions, so every process hears every commit.
 
-``notify_predictions`` runs inside the transaction that inserts the rows: PostgreSQL delivers a
-notification only when its transaction commits, so a rolled-back insert notifies nobody.
+The writer's statement that inserts the rows also notifies them (``db.pg_writes``): PostgreSQL
+delivers a notification only when its transaction commits, so a rolled-back insert notifies
+nobody.
 ``Listener`` is one raw asyncpg connection per process that ``LISTEN``\\s on the channel.
 
 A payload holds ids, model, label and time only (subscribers read the rows by id), and stays
@@ -19,9 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs upstream
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import Prediction
 
@@ -31,9 +30,8 @@ __all__ = [
     "Listener",
     "Notice",
     "decode_payload",
-    "encode_notices",
+    "notice_chunks",
     "notices_of",
-    "notify_predictions",
 ]
 
 CHANNEL = "mlgraph_predictions"
@@ -62,38 +60,33 @@ def notices_of(rows: Sequence[Prediction]) -> list[Notice]:
     return [Notice(r.id, r.model_name, r.label, r.created_at) for r in rows]
 
 
-def encode_notices(notices: Sequence[Notice]) -> list[str]:
-    """JSON payloads, each under ``MAX_PAYLOAD_BYTES``, that together carry every notice."""
-    payloads: list[str] = []
-    chunk: list[list[str]] = []
-    size = 0
-    for notice in notices:
-        item = [str(notice.id), notice.model_name, notice.label, notice.created_at.isoformat()]
-        item_size = len(json.dumps(item).encode()) + 1
-        if chunk and size + item_size > MAX_PAYLOAD_BYTES:
-            payloads.append(json.dumps(chunk))
-            chunk, size = [], 0
-        chunk.append(item)
+# PostgreSQL writes a row's time into the payload itself (db.pg_writes); room is kept for its
+# longest form, e.g. "2026-12-02T14:57:32.123456+05:30", with a margin.
+_STAMP_ROOM = "x" * 40
+_ID_ROOM = "x" * 36  # a UUID's text
+
+
+def notice_chunks(model_names: Sequence[str], labels: Sequence[str]) -> list[int]:
+    """For rows announced in this order, the payload each goes in: numbered from 0, each under
+    ``MAX_PAYLOAD_BYTES`` (the database builds the payloads, db.pg_writes)."""
+    chunks: list[int] = []
+    chunk = size = 0
+    for model_name, label in zip(model_names, labels, strict=True):
+        # json.dumps escapes non-ASCII, so this is never smaller than the database's UTF-8.
+        item_size = len(json.dumps([_ID_ROOM, model_name, label, _STAMP_ROOM])) + 2
+        if size and size + item_size > MAX_PAYLOAD_BYTES:
+            chunk, size = chunk + 1, 0
+        chunks.append(chunk)
         size += item_size
-    if chunk:
-        payloads.append(json.dumps(chunk))
-    return payloads
+    return chunks
 
 
 def decode_payload(payload: str) -> list[Notice]:
-    """The notices in one payload written by ``encode_notices``."""
+    """The notices in one payload: a JSON list of ``[id, model, label, time]``."""
     return [
         Notice(uuid.UUID(i), model, label, datetime.fromisoformat(at))
         for i, model, label, at in json.loads(payload)
     ]
-
-
-async def notify_predictions(session: AsyncSession, *, rows: Sequence[Prediction]) -> None:
-    """Announce ``rows`` on ``CHANNEL`` when the session's transaction commits (PostgreSQL)."""
-    for payload in encode_notices(notices_of(rows)):
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
-        )
 
 
 class Listener:

@@ -39,7 +39,7 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.features import Columns, SchemaCollision, distinct_schemas
-from db.notify import CHANNEL, encode_notices, notices_of
+from db.notify import CHANNEL, notice_chunks
 from db.predictions import NewCall
 from db.tables import Prediction
 
@@ -58,22 +58,41 @@ _COLUMNS = (
     "row_index",
 )
 _TYPES = ("uuid", "text", "text", "jsonb", "int8", "text", "json", "float8", "text", "int4")
-INSERT_PREDICTIONS = (
-    f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'${i}::{t}[]' for i, t in enumerate(_TYPES, 1))}) "
-    "RETURNING id, created_at"
+_ROWS = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, 1))
+# The whole batch in one statement, so one round trip and, outside a transaction, one implicit
+# commit: claim the request ids, insert the rows of the calls whose id was claimed (or that
+# have none), announce them, and answer the stored rows' stamps and the ids claimed. Measured
+# against BEGIN, claim, INSERT, NOTIFY and COMMIT sent one by one: each round trip waits its
+# turn on a busy event loop, and the writer commits one batch at a time (bench/RESULTS.md).
+STORE_CALLS = f"""
+WITH claimed AS (
+    INSERT INTO classify_requests (request_id) SELECT unnest(${len(_TYPES) + 1}::text[])
+    ON CONFLICT DO NOTHING RETURNING request_id
+), stored AS (
+    INSERT INTO predictions ({", ".join(_COLUMNS)})
+    SELECT * FROM unnest({_ROWS}) AS r({", ".join(_COLUMNS)})
+    WHERE r.request_id IS NULL OR r.request_id IN (SELECT request_id FROM claimed)
+    RETURNING id, model_name, label, created_at
+), notices AS (
+    SELECT pg_notify(${len(_TYPES) + 2}, payload) FROM (
+        SELECT json_agg(
+            json_build_array(s.id, s.model_name, s.label, s.created_at) ORDER BY c.position
+        )::text AS payload
+        FROM stored AS s
+        JOIN unnest($1::uuid[], ${len(_TYPES) + 3}::int4[]) WITH ORDINALITY
+            AS c(id, chunk, position) USING (id)
+        GROUP BY c.chunk ORDER BY c.chunk
+    ) AS chunks
 )
-CLAIM_REQUEST_IDS = (
-    "INSERT INTO classify_requests (request_id) SELECT unnest($1::text[]) "
-    "ON CONFLICT DO NOTHING RETURNING request_id"
-)
+SELECT id, created_at, NULL, (SELECT count(*) FROM notices) FROM stored
+UNION ALL SELECT NULL, NULL, request_id, NULL FROM claimed
+"""
 INSERT_SCHEMAS = (
     "INSERT INTO feature_schemas (id, model_name, features) "
     "SELECT * FROM unnest($1::int8[], $2::text[], $3::json[]) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 SELECT_SCHEMAS = "SELECT id, model_name, features FROM feature_schemas WHERE id = ANY($1::int8[])"
-NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 
 # SQLSTATE classes of a connection the server ended or refused (as in db.engine).
 _CONNECTION_LOST = ("08", "57P")
@@ -101,6 +120,9 @@ async def write_calls(
                 return await _store(_Alchemy(connection), calls, known_schemas, notify)
         driver: Any = (await connection.get_raw_connection()).driver_connection
         try:
+            if not _new_schemas(calls, known_schemas):
+                # One statement is its own transaction: no BEGIN and COMMIT to wait for.
+                return await _store(_Driver(driver), calls, known_schemas, notify)
             async with driver.transaction():
                 return await _store(_Driver(driver), calls, known_schemas, notify)
         except (
@@ -133,27 +155,21 @@ async def write_calls(
 async def _store(
     statements: _Statements, calls: Sequence[NewCall], known: Set[int], notify: bool
 ) -> list[list[Prediction] | None]:
-    schemas = distinct_schemas(
-        (c.model_name, c.schema) for c in calls if c.schema and c.schema_id not in known
-    )
+    schemas = _new_schemas(calls, known)
     if schemas:
         await _ensure_schemas(statements, schemas)
-    wanted = [c.request_id for c in calls if c.request_id is not None]
-    taken: set[str] = set()
-    if wanted:
-        claimed = await statements.fetch(CLAIM_REQUEST_IDS, list(dict.fromkeys(wanted)))
-        taken = {row[0] for row in claimed}
-
-    results: list[list[Prediction] | None] = []
+    # A request id used twice in one batch: its first call claims it, the second is refused
+    # here, as a later batch's would be by the claim.
+    claims: dict[str, int] = {}
+    sent: list[tuple[int, list[Prediction]]] = []
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     ids, model_names, versions, features, schema_ids, labels, probabilities = columns[:7]
     latencies, request_ids, indexes = columns[7:]
-    for call in calls:
+    for position, call in enumerate(calls):
         if call.request_id is not None:
-            if call.request_id not in taken:
-                results.append(None)
+            if call.request_id in claims:
                 continue
-            taken.discard(call.request_id)  # a second call with the same id is a duplicate
+            claims[call.request_id] = position
         stored: list[Prediction] = []
         call_schema = call.schema_id
         for index, row in enumerate(call.rows):
@@ -186,18 +202,31 @@ async def _store(
                     row_index=index,
                 )
             )
-        results.append(stored)
-    if not ids:
-        return results
-    stamps: dict[uuid.UUID, datetime] = {
-        row_id: stamp for row_id, stamp in await statements.fetch(INSERT_PREDICTIONS, *columns)
-    }
-    written = [row for stored_rows in results for row in stored_rows or ()]
-    for prediction in written:
-        prediction.created_at = stamps[prediction.id]
-    if notify:
-        await statements.fetch(NOTIFY, CHANNEL, encode_notices(notices_of(written)))
+        sent.append((position, stored))
+    chunks = notice_chunks(model_names, labels) if notify else []
+    answer = await statements.fetch(STORE_CALLS, *columns, list(claims), CHANNEL, chunks)
+    stamps: dict[uuid.UUID, datetime] = {}
+    claimed: set[str] = set()
+    for row_id, stamp, request_id, _ in answer:
+        if request_id is None:
+            stamps[row_id] = stamp
+        else:
+            claimed.add(request_id)
+    results: list[list[Prediction] | None] = [None] * len(calls)
+    for position, stored in sent:
+        request_id = calls[position].request_id
+        if request_id is not None and request_id not in claimed:
+            continue  # stored already, by an earlier batch
+        for prediction in stored:
+            prediction.created_at = stamps[prediction.id]
+        results[position] = stored
     return results
+
+
+def _new_schemas(calls: Sequence[NewCall], known: Set[int]) -> dict[int, tuple[str, Columns]]:
+    return distinct_schemas(
+        (c.model_name, c.schema) for c in calls if c.schema and c.schema_id not in known
+    )
 
 
 async def _ensure_schemas(statements: _Statements, schemas: dict[int, tuple[str, Columns]]) -> None:

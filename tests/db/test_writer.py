@@ -198,6 +198,40 @@ async def test_notify_announces_each_committed_batch(
 
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("through_sqlalchemy", [False, True], ids=["asyncpg", "sqlalchemy"])
+async def test_a_large_batch_is_announced_in_payloads_under_the_limit_in_row_order(
+    dialect: str, database_url: str, engine: AsyncEngine, through_sqlalchemy: bool
+) -> None:
+    # The database builds the payloads (db.pg_writes); PostgreSQL refuses one of 8000 bytes or
+    # more, which would fail the batch. Long non-ASCII labels make each notice about 300 bytes.
+    payloads: list[list[notify.Notice]] = []
+    listener = notify.Listener(database_url, on_notices=payloads.append, on_lost=lambda: None)
+    await listener.start()
+    label = "é" * 120 + "-"
+    try:
+        writer = db.PredictionWriter(
+            db.make_sessionmaker(engine), notify=True, through_sqlalchemy=through_sqlalchemy
+        )
+        first, second = await asyncio.gather(
+            writer.write(_call(label + "a", rows=60)),
+            writer.write(_call(label + "b", rows=40, request_id="large-1", first=100.0)),
+        )
+        stored = first + second
+        for _ in range(200):
+            if sum(map(len, payloads)) >= len(stored):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.close()
+    heard = [notice for payload in payloads for notice in payload]
+    assert len(payloads) >= 4
+    assert [(n.id, n.label, n.created_at) for n in heard] == [
+        (r.id, r.label, r.created_at) for r in stored
+    ]
+    assert {n.model_name for n in heard} == {"iris"}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("through_sqlalchemy", [False, True], ids=["asyncpg", "sqlalchemy"])
 async def test_connections_the_server_ended_fail_one_batch_then_are_replaced(
     dialect: str, database_url: str, engine: AsyncEngine, through_sqlalchemy: bool
 ) -> None:
@@ -230,22 +264,22 @@ async def test_a_connection_out_of_step_with_the_server_is_a_storage_error_and_i
     dialect: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Seen in the fault test while PostgreSQL shut down: a pooled connection's protocol was left
-    # mid-operation, and BEGIN raised asyncpg's InternalClientError. It answered INTERNAL and the
-    # connection went back to the pool. Injected here once, as asyncpg raises it.
+    # mid-operation, and its next statement raised asyncpg's InternalClientError. It answered
+    # INTERNAL and the connection went back to the pool. Injected here once, as asyncpg raises it.
     writer = db.PredictionWriter(db.make_sessionmaker(engine))
     await writer.write(_call("before"))
     async with engine.connect() as connection:
         broken: Any = (await connection.get_raw_connection()).driver_connection
-    real_transaction = asyncpg.Connection.transaction
+    real_fetch = asyncpg.Connection.fetch
 
-    def transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
+    async def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self is broken:
             raise asyncpg.InternalClientError(
                 "cannot switch to state 15; another operation (2) is in progress"
             )
-        return real_transaction(self, *args, **kwargs)
+        return await real_fetch(self, *args, **kwargs)
 
-    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
+    monkeypatch.setattr(asyncpg.Connection, "fetch", fetch)
     failed = await asyncio.gather(writer.write(_call("lost")), return_exceptions=True)
     assert isinstance(failed[0], db.STORAGE_ERRORS), failed
     # The connection is gone from the pool: the next batch gets another one and is stored.
