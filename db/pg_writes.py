@@ -6,6 +6,9 @@ for one transaction against 0.47 ms for the same statements on the pooled connec
 driver (bench/RESULTS.md). ``write_calls`` checks a connection out of the engine's pool, and
 sends hand-written statements whose text does not depend on the batch's size (rows travel as
 arrays, ``unnest`` makes them rows), so asyncpg prepares each once per connection and reuses it.
+A batch whose feature schemas this process has stored before, nearly every one, is a single
+statement (``STORE_CALLS``) and so its own transaction; one with a new schema stores it first,
+in an explicit transaction with the rest.
 
 It keeps every guarantee of ``db.predictions.store_calls``: the same rows, schemas stored first
 in the same transaction, request ids claimed by ``classify_requests`` (a concurrent claim of

@@ -1,9 +1,9 @@
 """Group commit: classify calls that arrive together are stored in one transaction.
 
-One commit per call is one WAL flush and four round trips per call (BEGIN, INSERT, NOTIFY,
-COMMIT). ``PredictionWriter`` queues each call and one task per process drains the queue: it
-stores everything waiting in one transaction (one multi-row INSERT: ``db.pg_writes`` on
-PostgreSQL, ``store_calls`` on SQLite), commits, then answers every caller of that batch. While
+One commit per call is one WAL flush per call. ``PredictionWriter`` queues each call and one
+task per process drains the queue: it stores everything waiting in one transaction (on
+PostgreSQL one statement, ``db.pg_writes``; on SQLite a multi-row INSERT, ``store_calls``),
+commits, then answers every caller of that batch. While
 a batch commits, new calls queue up for the next one, so an idle server adds no wait (a lone
 call is a batch of one) and a busy one writes bigger batches instead of queuing commits behind
 each other.
