@@ -71,9 +71,12 @@ def notice_chunks(model_names: Sequence[str], labels: Sequence[str]) -> list[int
     ``MAX_PAYLOAD_BYTES`` (the database builds the payloads, db.pg_writes)."""
     chunks: list[int] = []
     chunk = size = 0
-    for model_name, label in zip(model_names, labels, strict=True):
-        # json.dumps escapes non-ASCII, so this is never smaller than the database's UTF-8.
-        item_size = len(json.dumps([_ID_ROOM, model_name, label, _STAMP_ROOM])) + 2
+    sizes: dict[tuple[str, str], int] = {}  # a batch holds few models and labels
+    for key in zip(model_names, labels, strict=True):
+        item_size = sizes.get(key)
+        if item_size is None:
+            # json.dumps escapes non-ASCII, so this is never smaller than the database's UTF-8.
+            item_size = sizes[key] = len(json.dumps([_ID_ROOM, *key, _STAMP_ROOM])) + 2
         if size and size + item_size > MAX_PAYLOAD_BYTES:
             chunk, size = chunk + 1, 0
         chunks.append(chunk)

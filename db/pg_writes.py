@@ -87,6 +87,7 @@ WITH claimed AS (
         GROUP BY c.chunk ORDER BY c.chunk
     ) AS chunks
 )
+-- The count is what runs the notices: a CTE without data changes runs only when read.
 SELECT id, created_at, NULL, (SELECT count(*) FROM notices) FROM stored
 UNION ALL SELECT NULL, NULL, request_id, NULL FROM claimed
 """
@@ -116,18 +117,21 @@ async def write_calls(
 
     ``notify`` announces the stored rows on ``db.notify.CHANNEL`` in the transaction.
     """
+    schemas = distinct_schemas(
+        (c.model_name, c.schema) for c in calls if c.schema and c.schema_id not in known_schemas
+    )
     lost: BaseException | None = None
     async with engine.connect() as connection:
         if through_sqlalchemy:
             async with connection.begin():
-                return await _store(_Alchemy(connection), calls, known_schemas, notify)
+                return await _store(_Alchemy(connection), calls, schemas, notify)
         driver: Any = (await connection.get_raw_connection()).driver_connection
         try:
-            if not _new_schemas(calls, known_schemas):
+            if not schemas:
                 # One statement is its own transaction: no BEGIN and COMMIT to wait for.
-                return await _store(_Driver(driver), calls, known_schemas, notify)
+                return await _store(_Driver(driver), calls, schemas, notify)
             async with driver.transaction():
-                return await _store(_Driver(driver), calls, known_schemas, notify)
+                return await _store(_Driver(driver), calls, schemas, notify)
         except (
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
@@ -156,23 +160,26 @@ async def write_calls(
 
 
 async def _store(
-    statements: _Statements, calls: Sequence[NewCall], known: Set[int], notify: bool
+    statements: _Statements,
+    calls: Sequence[NewCall],
+    schemas: dict[int, tuple[str, Columns]],
+    notify: bool,
 ) -> list[list[Prediction] | None]:
-    schemas = _new_schemas(calls, known)
     if schemas:
         await _ensure_schemas(statements, schemas)
     # A request id used twice in one batch: its first call claims it, the second is refused
     # here, as a later batch's would be by the claim.
-    claims: dict[str, int] = {}
-    sent: list[tuple[int, list[Prediction]]] = []
+    claims: set[str] = set()
+    results: list[list[Prediction] | None] = []
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     ids, model_names, versions, features, schema_ids, labels, probabilities = columns[:7]
     latencies, request_ids, indexes = columns[7:]
-    for position, call in enumerate(calls):
+    for call in calls:
         if call.request_id is not None:
             if call.request_id in claims:
+                results.append(None)
                 continue
-            claims[call.request_id] = position
+            claims.add(call.request_id)
         stored: list[Prediction] = []
         call_schema = call.schema_id
         for index, row in enumerate(call.rows):
@@ -205,7 +212,7 @@ async def _store(
                     row_index=index,
                 )
             )
-        sent.append((position, stored))
+        results.append(stored)
     chunks = notice_chunks(model_names, labels) if notify else []
     answer = await statements.fetch(STORE_CALLS, *columns, list(claims), CHANNEL, chunks)
     stamps: dict[uuid.UUID, datetime] = {}
@@ -215,21 +222,15 @@ async def _store(
             stamps[row_id] = stamp
         else:
             claimed.add(request_id)
-    results: list[list[Prediction] | None] = [None] * len(calls)
-    for position, stored in sent:
-        request_id = calls[position].request_id
-        if request_id is not None and request_id not in claimed:
-            continue  # stored already, by an earlier batch
-        for prediction in stored:
+    for position, (call, rows) in enumerate(zip(calls, results, strict=True)):
+        if rows is None:
+            continue
+        if call.request_id is not None and call.request_id not in claimed:
+            results[position] = None  # stored already, by an earlier batch
+            continue
+        for prediction in rows:
             prediction.created_at = stamps[prediction.id]
-        results[position] = stored
     return results
-
-
-def _new_schemas(calls: Sequence[NewCall], known: Set[int]) -> dict[int, tuple[str, Columns]]:
-    return distinct_schemas(
-        (c.model_name, c.schema) for c in calls if c.schema and c.schema_id not in known
-    )
 
 
 async def _ensure_schemas(statements: _Statements, schemas: dict[int, tuple[str, Columns]]) -> None:
