@@ -24,6 +24,7 @@ from db.engine import (
     ping,
 )
 from db.errors import DuplicateRequestId, UnknownPrediction
+from db.predictions import PredictionRow, StoredPrediction
 from db.tables import Actual, ApiKey, ClassifyRequest, FeatureSchemaRow, Prediction
 from db.writer import PredictionWriter
 
@@ -35,8 +36,10 @@ __all__ = [
     "DuplicateRequestId",
     "FeatureSchemaRow",
     "Prediction",
+    "PredictionRow",
     "PredictionWriter",
     "Sessions",
+    "StoredPrediction",
     "UnknownPrediction",
     "actuals",
     "apikeys",

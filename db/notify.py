@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # no stubs upstream
 from sqlalchemy.engine import make_url
 
-from db.tables import Prediction
+from db.predictions import PredictionRow
 
 __all__ = [
     "CHANNEL",
@@ -56,7 +56,7 @@ class Notice:
     created_at: datetime
 
 
-def notices_of(rows: Sequence[Prediction]) -> list[Notice]:
+def notices_of(rows: Sequence[PredictionRow]) -> list[Notice]:
     return [Notice(r.id, r.model_name, r.label, r.created_at) for r in rows]
 
 

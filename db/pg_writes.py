@@ -43,8 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.features import Columns, SchemaCollision, distinct_schemas
 from db.notify import CHANNEL, notice_chunks
-from db.predictions import NewCall
-from db.tables import Prediction
+from db.predictions import NewCall, StoredPrediction
 
 __all__ = ["write_calls"]
 
@@ -111,7 +110,7 @@ async def write_calls(
     known_schemas: Set[int] = frozenset(),
     notify: bool = False,
     through_sqlalchemy: bool = False,
-) -> list[list[Prediction] | None]:
+) -> list[list[StoredPrediction] | None]:
     """Store the calls' rows in one transaction and return, per call, its rows in input order
     (``None`` for a call whose request id was taken), as ``db.predictions.store_calls`` does.
 
@@ -164,32 +163,34 @@ async def _store(
     calls: Sequence[NewCall],
     schemas: dict[int, tuple[str, Columns]],
     notify: bool,
-) -> list[list[Prediction] | None]:
+) -> list[list[StoredPrediction] | None]:
     if schemas:
         await _ensure_schemas(statements, schemas)
     # A request id used twice in one batch: its first call claims it, the second is refused
     # here, as a later batch's would be by the claim.
     claims: set[str] = set()
-    results: list[list[Prediction] | None] = []
+    # Per call, where its rows start in the columns, or None when its request id is refused.
+    starts: list[int | None] = []
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     ids, model_names, versions, features, schema_ids, labels, probabilities = columns[:7]
     latencies, request_ids, indexes = columns[7:]
+    values: list[list[float | str]] = []  # as features, not yet as JSON
     for call in calls:
         if call.request_id is not None:
             if call.request_id in claims:
-                results.append(None)
+                starts.append(None)
                 continue
             claims.add(call.request_id)
-        stored: list[Prediction] = []
+        starts.append(len(ids))
         call_schema = call.schema_id
         for index, row in enumerate(call.rows):
-            row_id = uuid.uuid4()
             # Numbers as floats, strings as they are: the JSON keeps which is which.
-            values = [x if isinstance(x, str) else float(x) for x in row.features]
-            ids.append(row_id)
+            row_values = [x if isinstance(x, str) else float(x) for x in row.features]
+            ids.append(uuid.uuid4())
             model_names.append(call.model_name)
             versions.append(call.model_version)
-            features.append(json.dumps(values))
+            values.append(row_values)
+            features.append(json.dumps(row_values))
             schema_ids.append(call_schema)
             labels.append(row.label)
             probabilities.append(
@@ -198,21 +199,6 @@ async def _store(
             latencies.append(call.latency_ms)
             request_ids.append(call.request_id)
             indexes.append(index)
-            stored.append(
-                Prediction(  # type: ignore[call-arg]  # created_at: the stamp, set below
-                    id=row_id,
-                    model_name=call.model_name,
-                    model_version=call.model_version,
-                    features=values,
-                    schema_id=call_schema,
-                    label=row.label,
-                    probabilities=row.probabilities,
-                    latency_ms=call.latency_ms,
-                    request_id=call.request_id,
-                    row_index=index,
-                )
-            )
-        results.append(stored)
     chunks = notice_chunks(model_names, labels) if notify else []
     answer = await statements.fetch(STORE_CALLS, *columns, list(claims), CHANNEL, chunks)
     stamps: dict[uuid.UUID, datetime] = {}
@@ -222,14 +208,29 @@ async def _store(
             stamps[row_id] = stamp
         else:
             claimed.add(request_id)
-    for position, (call, rows) in enumerate(zip(calls, results, strict=True)):
-        if rows is None:
+    results: list[list[StoredPrediction] | None] = []
+    for call, start in zip(calls, starts, strict=True):
+        if start is None or (call.request_id is not None and call.request_id not in claimed):
+            results.append(None)  # a duplicate in this batch, or stored by an earlier one
             continue
-        if call.request_id is not None and call.request_id not in claimed:
-            results[position] = None  # stored already, by an earlier batch
-            continue
-        for prediction in rows:
-            prediction.created_at = stamps[prediction.id]
+        results.append(
+            [
+                StoredPrediction(
+                    id=ids[i],
+                    created_at=stamps[ids[i]],
+                    model_name=call.model_name,
+                    model_version=call.model_version,
+                    features=values[i],
+                    schema_id=schema_ids[i],
+                    label=labels[i],
+                    probabilities=call.rows[i - start].probabilities,
+                    latency_ms=call.latency_ms,
+                    request_id=call.request_id,
+                    row_index=indexes[i],
+                )
+                for i in range(start, start + len(call.rows))
+            ]
+        )
     return results
 
 

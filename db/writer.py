@@ -26,18 +26,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from db.engine import STORAGE_ERRORS, Sessions
 from db.errors import DuplicateRequestId
 from db.pg_writes import write_calls
-from db.predictions import NewCall, store_calls
-from db.tables import Prediction
+from db.predictions import NewCall, StoredPrediction, store_calls
 
 __all__ = ["Announce", "OnCommit", "PredictionWriter"]
 
 # SQLite: called inside the batch's transaction with every row it stores (graph/live.py's
 # announce); PostgreSQL batches notify instead.
-Announce = Callable[[AsyncSession, Sequence[Prediction]], Awaitable[None]]
+Announce = Callable[[AsyncSession, Sequence[StoredPrediction]], Awaitable[None]]
 # Called after each commit with the number of calls it stored (a metric in graph/).
 OnCommit = Callable[[int], None]
 
-_Pending = tuple[NewCall, "asyncio.Future[list[Prediction]]"]
+_Pending = tuple[NewCall, "asyncio.Future[list[StoredPrediction]]"]
 
 
 class PredictionWriter:
@@ -88,14 +87,14 @@ class PredictionWriter:
         self._pending: list[_Pending] = []
         self._drain: asyncio.Task[None] | None = None
 
-    async def write(self, call: NewCall) -> list[Prediction]:
+    async def write(self, call: NewCall) -> list[StoredPrediction]:
         """Store ``call``'s rows; returns them once their transaction has committed.
 
         Raises ``DuplicateRequestId`` when the call's request id is stored already, and one of
         ``db.STORAGE_ERRORS`` when the database cannot be reached. A caller that is cancelled
         while it waits does not stop the write: its rows are committed with their batch.
         """
-        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[StoredPrediction]] = asyncio.get_running_loop().create_future()
         self._pending.append((call, future))
         if self._drain is None:
             self._drain = asyncio.create_task(self._drain_queue())
@@ -168,7 +167,7 @@ class PredictionWriter:
             else:
                 future.set_result(rows)
 
-    async def _store_in_session(self, calls: list[NewCall]) -> list[list[Prediction] | None]:
+    async def _store_in_session(self, calls: list[NewCall]) -> list[list[StoredPrediction] | None]:
         async with self.sessions.begin() as session:
             results = await store_calls(session, calls=calls, known_schemas=self.known_schemas)
             stored = [row for rows in results for row in rows or ()]

@@ -15,7 +15,7 @@ from graph.validation import utc
 __all__ = ["decode_cursor", "encode_cursor"]
 
 
-def encode_cursor(row: db.Prediction) -> str:
+def encode_cursor(row: db.PredictionRow) -> str:
     raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode()
 

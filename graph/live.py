@@ -122,7 +122,7 @@ class Broadcaster:
         self._reconnect: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def announce(self, session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
+    async def announce(self, session: AsyncSession, rows: Sequence[db.PredictionRow]) -> None:
         """SQLite: hand ``rows``, being inserted in ``session``'s transaction, to subscribers
         once it commits (a hook: it cannot fail). On PostgreSQL the writer sends ``pg_notify``
         for the rows itself, in the transaction (``db.PredictionWriter(notify=True)``)."""
@@ -205,7 +205,7 @@ class Broadcaster:
 class LiveRow:
     """A row for a subscriber: ``replayed`` when it was read from the table to catch up."""
 
-    row: db.Prediction
+    row: db.PredictionRow
     replayed: bool
 
 

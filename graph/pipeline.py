@@ -44,7 +44,7 @@ class Classified:
     ``output`` is the model's answer; ``None`` for a replay, which does not call the model.
     """
 
-    predictions: list[db.Prediction]
+    predictions: Sequence[db.PredictionRow]
     replayed: bool
     output: mlclient.ModelOutput | None = None
 
@@ -136,7 +136,7 @@ async def _stored(sessions: db.Sessions, request_id: str) -> list[db.Prediction]
 
 
 def _replay(
-    stored: list[db.Prediction], rows: Sequence[Sequence[FeatureValue]], argument: str
+    stored: Sequence[db.PredictionRow], rows: Sequence[Sequence[FeatureValue]], argument: str
 ) -> Classified:
     # Both sides hold numbers as floats and categories as strings (db.types.FeatureValues,
     # graph.features): 1 and 1.0 are one number, the string "1" is not the number 1.

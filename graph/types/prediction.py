@@ -60,7 +60,7 @@ class Prediction:
         return catalog.columns(self.model_name, self.schema_id, len(self.features))
 
     @classmethod
-    def from_row(cls, row: db.Prediction) -> Prediction:
+    def from_row(cls, row: db.PredictionRow) -> Prediction:
         probabilities = (
             [ClassProbability(label=k, probability=v) for k, v in row.probabilities.items()]
             if row.probabilities is not None

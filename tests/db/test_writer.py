@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from sqlmodel import col
 
 import db
 from db import notify
+from db.features import Column
 from db.predictions import NewCall, NewPrediction
 
 REFUSED_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
@@ -83,6 +85,46 @@ async def test_concurrent_calls_share_one_commit(dialect: str, engine: AsyncEngi
         assert stored[row.id].created_at == row.created_at
 
 
+async def test_each_returned_row_is_the_stored_row_field_by_field(
+    dialect: str, engine: AsyncEngine
+) -> None:
+    # Rows of calls of several widths, with and without request ids, one id twice in the
+    # batch and a schema: what each caller gets back is built from the values sent, so
+    # every field must match what the database holds.
+    writer = db.PredictionWriter(db.make_sessionmaker(engine))
+    named = NewCall(
+        rows=[NewPrediction(features=[5.0, "north"], label="yes", probabilities=None)],
+        model_name="loans",
+        model_version="v7",
+        latency_ms=9.25,
+        request_id="r-named",
+        schema=(Column("income", "numerical"), Column("region", "categorical")),
+    )
+    calls = [_call("a", rows=3), _call("b", rows=2, request_id="r-b"), named]
+    duplicate = _call("c", request_id="r-b", first=50.0)
+    *results, refused = await asyncio.gather(
+        *(writer.write(call) for call in calls), writer.write(duplicate), return_exceptions=True
+    )
+    assert isinstance(refused, db.DuplicateRequestId)
+    stored = {row.id: row for row in await _stored(engine)}
+    returned = [row for rows in results for row in rows]  # type: ignore[union-attr]
+    assert set(stored) == {row.id for row in returned}
+    names = [f.name for f in dataclasses.fields(db.StoredPrediction)]
+    for row in returned:
+        assert isinstance(row, db.StoredPrediction)
+        assert [getattr(row, n) for n in names] == [getattr(stored[row.id], n) for n in names]
+    assert [(r.label, r.row_index, r.request_id) for r in returned] == [
+        ("a", 0, None),
+        ("a", 1, None),
+        ("a", 2, None),
+        ("b", 0, "r-b"),
+        ("b", 1, "r-b"),
+        ("yes", 0, "r-named"),
+    ]
+    assert returned[-1].schema_id is not None
+    assert returned[-1].features == [5.0, "north"]
+
+
 async def test_rows_of_a_call_keep_their_order(dialect: str, engine: AsyncEngine) -> None:
     writer = db.PredictionWriter(db.make_sessionmaker(engine))
     a, b = await asyncio.gather(writer.write(_call("a", rows=3)), writer.write(_call("b", rows=2)))
@@ -143,7 +185,7 @@ async def test_a_bad_call_fails_alone(dialect: str, engine: AsyncEngine) -> None
 async def test_announce_runs_in_the_transaction(dialect: str, engine: AsyncEngine) -> None:
     announced: list[list[uuid.UUID]] = []
 
-    async def announce(session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
+    async def announce(session: AsyncSession, rows: Sequence[db.StoredPrediction]) -> None:
         assert session.in_transaction()
         announced.append([row.id for row in rows])
 
@@ -154,7 +196,7 @@ async def test_announce_runs_in_the_transaction(dialect: str, engine: AsyncEngin
 
 @pytest.mark.sqlite_only
 async def test_announce_failure_stores_nothing(dialect: str, engine: AsyncEngine) -> None:
-    async def announce(session: AsyncSession, rows: Sequence[db.Prediction]) -> None:
+    async def announce(session: AsyncSession, rows: Sequence[db.StoredPrediction]) -> None:
         raise ConnectionError("notify lost")
 
     writer = db.PredictionWriter(db.make_sessionmaker(engine), announce=announce)
