@@ -1,26 +1,41 @@
-"""What happens around every GraphQL operation, in one schema extension.
+"""What happens around every GraphQL operation: limits, caches, error codes and metrics.
 
 Before it runs: the document's limits and caches (graph/middleware/limits.py). After it: every
 error gets its code (graph/errors.py), and the operation is counted and handed to the request
-log (graph/metrics.py). One extension with one hook rather than six extensions (two caches,
-two limiters, metrics, codes): Strawberry builds every extension anew for each operation and
-runs each hook in a context manager of its own, machinery that took about 8 % of classify's
-CPU under load (bench/RESULTS.md).
+log (graph/metrics.py).
+
+A query or mutation POSTed over HTTP whose document parses and validates, the every-call case,
+runs in ``execute_plain``: the cached document straight to graphql-core's executor with
+Strawberry's schema and resolvers. Strawberry's ``Schema.execute`` around it builds an execution
+context, a list of extensions, their runner and a middleware manager for every operation and
+enters a context manager per stage, for nothing our schema uses: about 30 of the 50 µs a
+trivial mutation took to execute (bench/RESULTS.md). Anything else (a document that does not
+parse or validate, a subscription, GET, WebSockets) takes Strawberry's way, where
+``OperationHooks``, one schema extension with one hook, applies the same limits, codes and
+counts; tests/graph/test_plain_operations.py holds both ways to the same answers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from graphql import GraphQLError
+import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError, OperationType, execute, get_operation_ast, specified_rules
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from graph.errors import with_code
 from graph.metrics import outcome, record_operation
 from graph.middleware.limits import DocumentLimits
 
-__all__ = ["OperationHooks"]
+__all__ = ["OperationHooks", "execute_plain"]
+
+_PLAIN = (OperationType.QUERY, OperationType.MUTATION)
 
 
 class OperationHooks(SchemaExtension):
@@ -53,15 +68,67 @@ class OperationHooks(SchemaExtension):
         started = time.perf_counter()
         yield
         result = context.result
-        errors = getattr(result, "errors", None) or []
-        if errors:
-            # While the database schema is behind, a failed query says so (graph/errors.py).
-            problem = getattr(context.context, "schema_problem", None)
-            errors = [with_code(error, schema_problem=problem) for error in errors]
-            result.errors = errors  # type: ignore[union-attr]
-        record_operation(
-            getattr(context.context, "request", None),
-            context.operation_name or "anonymous",
-            outcome(errors),
-            graphql_ms=round((time.perf_counter() - started) * 1000, 3),
+        errors = finish(
+            context.context, context.operation_name, getattr(result, "errors", None), started
         )
+        if errors:
+            result.errors = errors  # type: ignore[union-attr]
+
+
+async def execute_plain(
+    schema: strawberry.Schema,
+    limits: DocumentLimits,
+    request: GraphQLRequestData,
+    context: Any,
+) -> ExecutionResult | None:
+    """Run a POSTed query or mutation as Strawberry would, without its per-operation machinery
+    (see the module); ``None`` when it must go Strawberry's way."""
+    try:
+        document = limits.parse(request.query, max_tokens=limits.max_tokens)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, request.operation_name)
+    if operation is None or operation.operation not in _PLAIN:
+        return None
+    rules = _rules(limits)
+    if limits.validate(schema._schema, document, rules):
+        return None
+    started = time.perf_counter()
+    result = execute(
+        schema._schema,
+        document,
+        variable_values=request.variables,
+        operation_name=request.operation_name,
+        context_value=context,
+        # What Strawberry's Schema.execute passes: its check is cheaper than graphql-core's.
+        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+        executor_class=schema.execution_context_class,
+    )
+    if not isinstance(result, GraphQLExecutionResult):
+        result = await result
+    name = request.operation_name or (operation.name.value if operation.name else None)
+    errors = finish(context, name, result.errors, started)
+    return ExecutionResult(data=result.data, errors=errors or None)
+
+
+def finish(
+    context: Any, operation_name: str | None, errors: Sequence[GraphQLError] | None, started: float
+) -> list[GraphQLError]:
+    """Code the operation's errors and count it; returns the coded errors."""
+    coded = list(errors or ())
+    if coded:
+        # While the database schema is behind, a failed query says so (graph/errors.py).
+        problem = getattr(context, "schema_problem", None)
+        coded = [with_code(error, schema_problem=problem) for error in coded]
+    record_operation(
+        getattr(context, "request", None),
+        operation_name or "anonymous",
+        outcome(coded),
+        graphql_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    return coded
+
+
+def _rules(limits: DocumentLimits) -> tuple[Any, ...]:
+    # The same tuple as OperationHooks hands the validation cache, so both share its entries.
+    return (*specified_rules, *limits.rules)

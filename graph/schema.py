@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.middleware.limits import document_limits
+from graph.middleware.limits import DocumentLimits, document_limits
 from graph.operation import OperationHooks
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
 from graph.resolvers.classify import ClassifyMutations
@@ -21,7 +22,7 @@ from graph.resolvers.stats import StatsQueries
 from graph.settings import Settings
 from graph.types.features import SCALARS
 
-__all__ = ["build_schema"]
+__all__ = ["Schema", "build_schema"]
 
 
 @strawberry.type
@@ -40,6 +41,14 @@ class Subscription(LiveSubscriptions):
 
 
 class Schema(strawberry.Schema):
+    """Strawberry's schema with mlgraph's operation hooks, and the limits they apply for the
+    view's own execution path (graph/operation.py)."""
+
+    def __init__(self, *, limits: DocumentLimits, **kwargs: Any) -> None:
+        # A factory: Strawberry makes one extension per operation, so each has its own context.
+        super().__init__(extensions=[partial(OperationHooks, limits)], **kwargs)
+        self.limits = limits
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -48,12 +57,11 @@ class Schema(strawberry.Schema):
         return
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    # A factory: Strawberry makes one extension per operation, so each has its own context.
+def build_schema(settings: Settings) -> Schema:
     return Schema(
+        limits=document_limits(settings),
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[partial(OperationHooks, document_limits(settings))],
         config=StrawberryConfig(scalar_map=SCALARS),
     )
