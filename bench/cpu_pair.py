@@ -45,11 +45,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="connections per mlgraph")
     parser.add_argument("--duration", type=float, default=10, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--log-level", default="warning", help="MLGRAPH_LOG_LEVEL (info: a line per call)"
+    )
     args = parser.parse_args()
     if args.duration > 120 or args.rounds > 50:
         parser.error("keep runs bounded: --duration <= 120 and --rounds <= 50")
     protocol = PROTOCOLS[args.model]
-    env = {"MLGRAPH_LOG_LEVEL": "warning", **protocol["mlgraph_env"]}
+    env = {"MLGRAPH_LOG_LEVEL": args.log_level, **protocol["mlgraph_env"]}
     info = machine()
     print(f"# mlgraph CPU per classify call, a = {args.ref_a}, b = {args.ref_b}, {info['date']}")
     with contextlib.ExitStack() as stack:
@@ -59,7 +62,8 @@ def main() -> int:
             trees[side] = (commit, tree)
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; model {args.model}; "
               f"a = {trees['a'][0]}, b = {trees['b'][0]}; {args.concurrency} connections "
-              f"each, {args.rounds} rounds of {args.duration:g} s")  # fmt: skip
+              f"each, {args.rounds} rounds of {args.duration:g} s; "
+              f"MLGRAPH_LOG_LEVEL={args.log_level}")  # fmt: skip
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlgraph-pair-")))
         model = start_model(workdir, kind=args.model)
         stack.callback(model.stop)
