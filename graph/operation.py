@@ -23,7 +23,7 @@ from typing import Any
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, OperationType, execute, get_operation_ast, specified_rules
+from graphql import GraphQLError, OperationType, execute, get_operation_ast
 from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
@@ -51,20 +51,19 @@ class OperationHooks(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
+        # Should Strawberry parse or validate itself, it holds the document to the same limits.
         context.parse_options["max_tokens"] = self.limits.max_tokens
-        context.validation_rules = context.validation_rules + self.limits.rules
+        context.validation_rules = self.limits.rules
         if context.query and context.graphql_document is None:
             try:
-                document = self.limits.parse(context.query, **context.parse_options)
+                document, errors = self.limits.check(context.schema._schema, context.query)
             except GraphQLError:
                 # Strawberry parses it again and answers the error as its own (once: errors
                 # are not cached), and the exit below still codes and counts it.
                 pass
             else:
                 context.graphql_document = document
-                context.pre_execution_errors = self.limits.validate(
-                    context.schema._schema, document, context.validation_rules
-                )
+                context.pre_execution_errors = errors
         started = time.perf_counter()
         yield
         result = context.result
@@ -83,15 +82,14 @@ async def execute_plain(
 ) -> ExecutionResult | None:
     """Run a POSTed query or mutation as Strawberry would, without its per-operation machinery
     (see the module); ``None`` when it must go Strawberry's way."""
+    if not request.query:
+        return None
     try:
-        document = limits.parse(request.query, max_tokens=limits.max_tokens)
+        document, errors = limits.check(schema._schema, request.query)
     except GraphQLError:
         return None
     operation = get_operation_ast(document, request.operation_name)
-    if operation is None or operation.operation not in _PLAIN:
-        return None
-    rules = _rules(limits)
-    if limits.validate(schema._schema, document, rules):
+    if errors or operation is None or operation.operation not in _PLAIN:
         return None
     started = time.perf_counter()
     result = execute(
@@ -127,8 +125,3 @@ def finish(
         graphql_ms=round((time.perf_counter() - started) * 1000, 3),
     )
     return coded
-
-
-def _rules(limits: DocumentLimits) -> tuple[Any, ...]:
-    # The same tuple as OperationHooks hands the validation cache, so both share its entries.
-    return (*specified_rules, *limits.rules)

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    parse,
+    specified_rules,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, QueryDepthLimiter
 
@@ -35,40 +42,44 @@ _LIMIT_MESSAGES = {
 
 @dataclass(frozen=True, slots=True)
 class DocumentLimits:
-    """What every operation's document is held to, and the caches that spare re-doing it.
+    """What every operation's document is held to, and the cache that spares re-doing it.
 
-    Built once per schema and applied by graph/operation.py's ``OperationHooks``. The depth and
-    alias limiters of Strawberry define a new validation rule class per instance, and the
-    validation cache keys on the rule classes: so the rules are built once here, or the cache
-    would never hit (validation was about half of classify's CPU time, bench/).
+    Built once per schema and applied by graph/operation.py (the plain path and
+    ``OperationHooks``). ``check`` parses a query's text and validates it, remembered by the
+    text: keyed by the parsed document instead, every hit hashed its whole syntax tree, about
+    10 µs for classify's (bench/RESULTS.md). A parse error is raised, not remembered.
     """
 
     max_tokens: int
+    # graphql-core's rules, then the depth, alias and introspection limits. Strawberry's
+    # limiters define a new rule class per instance, so they are made once, here.
     rules: tuple[type[ASTValidationRule], ...]
-    # Bounded LRU caches: distinct query texts from the public cannot grow memory without limit.
-    parse: Callable[..., DocumentNode]
-    validate: Callable[
-        [GraphQLSchema, DocumentNode, tuple[type[ASTValidationRule], ...]], list[GraphQLError]
-    ]
+    # Bounded LRU cache: distinct query texts from the public cannot grow memory without limit.
+    check: Callable[[GraphQLSchema, str], tuple[DocumentNode, list[GraphQLError]]]
 
 
 def document_limits(settings: Settings) -> DocumentLimits:
-    """The limits the settings ask for, with parse and validation caches of their own."""
+    """The limits the settings ask for, with a cache of checked documents of their own."""
     # Strawberry's validate_document adds its own rules (Maybe, @oneOf) to ours, as its
     # ValidationCache does.
     from strawberry.schema.schema import validate_document
 
     rules = (
+        *specified_rules,
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         *(DisableIntrospection().validation_rules if not settings.introspection else ()),
     )
-    size = settings.document_cache_size
+    max_tokens = settings.max_tokens
+
+    def check(schema: GraphQLSchema, query: str) -> tuple[DocumentNode, list[GraphQLError]]:
+        document = parse(query, max_tokens=max_tokens)
+        return document, validate_document(schema, document, rules)
+
     return DocumentLimits(
-        max_tokens=settings.max_tokens,
+        max_tokens=max_tokens,
         rules=rules,
-        parse=lru_cache(maxsize=size)(parse),
-        validate=lru_cache(maxsize=size)(validate_document),
+        check=lru_cache(maxsize=settings.document_cache_size)(check),
     )
 
 
