@@ -216,19 +216,19 @@ async def _store(
         results.append(
             [
                 StoredPrediction(
-                    id=ids[i],
-                    created_at=stamps[ids[i]],
+                    id=ids[start + index],
+                    created_at=stamps[ids[start + index]],
                     model_name=call.model_name,
                     model_version=call.model_version,
-                    features=values[i],
-                    schema_id=schema_ids[i],
-                    label=labels[i],
-                    probabilities=call.rows[i - start].probabilities,
+                    features=values[start + index],
+                    schema_id=schema_ids[start + index],
+                    label=row.label,
+                    probabilities=row.probabilities,
                     latency_ms=call.latency_ms,
                     request_id=call.request_id,
-                    row_index=indexes[i],
+                    row_index=index,
                 )
-                for i in range(start, start + len(call.rows))
+                for index, row in enumerate(call.rows)
             ]
         )
     return results
