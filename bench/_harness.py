@@ -218,12 +218,16 @@ def start_mlgraph(
     app: str | None = None,
     name: str = "mlgraph",
     source: Path | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 60.0,
 ) -> Server:
     """``mlgraph serve`` with one worker and otherwise its default settings.
 
     ``app`` ("module:factory" in bench/, see _levers.py) runs that factory under uvicorn with
     the same options ``mlgraph serve`` uses, to measure a lever against the unchanged app.
-    ``source`` runs mlgraph from that tree (see ``checkout``) instead of SOURCE.
+    ``source`` runs mlgraph from that tree (see ``checkout``) instead of SOURCE. ``prefix``
+    runs the command under another program (valgrind, in instructions.py), which may need more
+    than the default ``timeout`` to answer ``/healthz``.
     """
     source = source or SOURCE
     port = free_port()
@@ -243,8 +247,8 @@ def start_mlgraph(
         ]  # fmt: skip
         # --app-dir puts bench/ first on sys.path; SOURCE must still provide graph/.
         env["PYTHONPATH"] = str(source)
-    server = spawn(name, command, workdir, env, source)
-    wait_http(server, "/healthz")
+    server = spawn(name, [*prefix, *command], workdir, env, source)
+    wait_http(server, "/healthz", timeout)
     return server
 
 
