@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -163,3 +164,31 @@ async def test_protocol_routes_are_counted_and_logged_like_classify(
     logged = [(e["path"], e.get("route"), e.get("model"), e.get("outcome")) for e in entries]
     assert ("/seldon/models/iris/api/v1.0/predictions", route, "iris", "ok") in logged
     assert ("/seldon/models/nope/api/v1.0/predictions", route, None, "NOT_FOUND") in logged
+
+
+def _record(created: float, **fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("mlgraph.request", logging.INFO, __file__, 1, "request", (), None)
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    record.fields = fields
+    return record
+
+
+def test_the_formatter_stamps_each_line_with_its_own_utc_millisecond() -> None:
+    formatter = JsonFormatter()
+    # 2026-12-03 09:59:59.875 UTC, then two lines in the next second, then one a day later.
+    stamps = [1796291999.875, 1796292000.0, 1796292000.5, 1796378400.25]
+    times = [json.loads(formatter.format(_record(stamp)))["time"] for stamp in stamps]
+    assert times == [
+        "2026-12-03T09:59:59.875Z",
+        "2026-12-03T10:00:00.000Z",
+        "2026-12-03T10:00:00.500Z",
+        "2026-12-04T10:00:00.250Z",
+    ]
+
+
+def test_the_formatter_writes_a_line_whatever_the_fields_hold() -> None:
+    formatter = JsonFormatter()
+    entry = json.loads(formatter.format(_record(1796292000.0, path="/graphql", where=Path("/x"))))
+    assert (entry["path"], entry["where"], entry["message"]) == ("/graphql", "/x", "request")
+    # Beyond orjson's 64-bit integers: the line is still written, by the json module.
+    assert json.loads(formatter.format(_record(1796292000.0, rows=2**70)))["rows"] == 2**70
