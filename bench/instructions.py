@@ -54,6 +54,10 @@ def main() -> int:
     parser.add_argument(
         "--log-level", default="warning", help="MLGRAPH_LOG_LEVEL (info: a line per call)"
     )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR",
+        help="copy each run's callgrind dump here, for callgrind_annotate",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.calls > 5000 or args.repeats > 10:
         parser.error("keep runs bounded: --calls <= 5000 and --repeats <= 10")
@@ -127,6 +131,9 @@ def count_run(
         stored = count_rows(database, "predictions")
         if stored != args.warmup + args.calls:
             raise SystemExit(f"{out.name}: {stored} rows stored for {args.warmup + args.calls}")
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f"{out}.1", args.keep / f"{out.name}.callgrind")
     return read_total(out)
 
 
