@@ -35,6 +35,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 
 import db
+import mlclient
 from graph.auth import Authenticator
 from graph.context import Context, State
 from graph.databases import open_engine
@@ -256,7 +257,9 @@ def create_app(
             transport = model_transport or AiohttpTransport(
                 limits=httpx.Limits(max_connections=settings.model_max_connections)
             )
-            async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
+            async with httpx.AsyncClient(
+                timeout=timeout, transport=transport, cookies=mlclient.NoCookies()
+            ) as http:
                 if tracing is not None:
                     tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)

@@ -6,6 +6,7 @@ and plain arguments, and returns plain data or raises ``mlclient.errors.ModelErr
 
 from mlclient.batching import BatchingClient
 from mlclient.client import ModelClient
+from mlclient.cookies import NoCookies
 from mlclient.errors import (
     BadModelResponse,
     ModelCircuitOpen,
@@ -50,6 +51,7 @@ __all__ = [
     "ModelTimeout",
     "ModelUnavailable",
     "ModelUnreachable",
+    "NoCookies",
     "ResilientClient",
     "RetryPolicy",
     "RowPrediction",
