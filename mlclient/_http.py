@@ -31,7 +31,7 @@ Refusal = Callable[[httpx.Response], bool]
 async def send_json(
     http: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     body: Any = None,
     timeout: httpx.Timeout | None = None,
@@ -61,7 +61,7 @@ async def send_json(
 async def exchange_json(
     http: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     body: Any = None,
     timeout: httpx.Timeout | None = None,

@@ -149,6 +149,8 @@ class V2Client:
         if version:
             model_path += f"/versions/{quote(version, safe='')}"
         self._model_url = model_path
+        # Parsed once: httpx parses a URL given as text on every request (see seldon.py).
+        self._infer_url = httpx.URL(model_path + "/infer")
 
     async def predict(
         self,
@@ -190,7 +192,7 @@ class V2Client:
         answer = await exchange_json(
             self._http,
             "POST",
-            self._model_url + "/infer",
+            self._infer_url,
             body=request,
             timeout=self._timeout,
             headers=self._headers,
