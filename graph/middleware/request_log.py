@@ -31,7 +31,7 @@ class JsonFormatter(logging.Formatter):
 
     At the default level every classify call writes a line, so the line is cheap to make:
     orjson rather than the json module, and the time's text up to the second made once per
-    second (``time.strftime`` per line was a third of the formatter's cost).
+    second (together 8.0 -> 1.9 µs a line, bench/RESULTS.md).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,7 +73,7 @@ def logging_config(level: str) -> dict[str, Any]:
     uvicorn's access log and httpx's line per model call ("HTTP Request: POST ...") are held
     at warning: ``RequestLog`` writes a better line for the first, the model's outcome is in
     that line and the metrics for the second, and httpx's line, written at info for every call
-    to the model, cost 8 % of the instructions of a classify call (bench/instructions.py).
+    to the model, cost 2.4 % of the instructions of a lone classify call (bench/RESULTS.md).
     """
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     return {
