@@ -425,6 +425,19 @@ def wrk(
     )
 
 
+def scrape_metrics(base_url: str) -> dict[str, float]:
+    """Each sample of mlgraph's /metrics, summed over its labels: {name: value}
+    (``mlgraph serve`` sums its workers')."""
+    totals: dict[str, float] = {}
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, value = line.split("{", 1)[0].split(" ", 1)[0], line.rsplit(" ", 1)[1]
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation, like numpy's default."""
     if len(values) == 1:

@@ -34,6 +34,7 @@ from _harness import (
     fresh_database,
     machine,
     need_wrk,
+    scrape_metrics,
     settled_count,
     start_mlgraph,
     start_model,
@@ -45,6 +46,13 @@ from _harness import (
 
 BASE = ("direct", "mlgraph", "seed")
 LABELS = {"direct": "a direct", "mlgraph": "b mlgraph", "seed": "c seed"}
+# mlgraph's /metrics read before and after each run: how it batched, which req/s alone hides.
+BATCHING = {
+    "model_requests": "mlgraph_model_rows_per_call_count",
+    "model_rows": "mlgraph_model_rows_per_call_sum",
+    "commits": "mlgraph_classify_calls_per_commit_count",
+    "stored_calls": "mlgraph_classify_calls_per_commit_sum",
+}
 
 
 def main() -> int:
@@ -163,12 +171,20 @@ def main() -> int:
                     for target in targets[shift:] + targets[:shift]:
                         table_name = tables.get(target)
                         before = settled_count(name, table_name) if table_name else 0
+                        counted = target in tables and target != "seed"
+                        counts = scrape_metrics(servers[target].url) if counted else {}
                         run = wrk(target, url(target), concurrency=level,
                                   duration=args.duration, body=body(target),
                                   bad_mark=mark(target))  # fmt: skip
                         if table_name:
                             stored = settled_count(name, table_name) - before
                             run.extra = {"stored": stored, "in_flight": run.sent - run.ok}
+                        if counted:
+                            after = scrape_metrics(servers[target].url)
+                            run.extra |= {
+                                key: after.get(name, 0.0) - counts.get(name, 0.0)
+                                for key, name in BATCHING.items()
+                            }
                         runs.append(run)
                         _print_run(round_index, run)
                         if target == "seed" and run.ok == 0:
@@ -208,6 +224,12 @@ def _print_run(round_index: int, run: Run) -> None:
         line += (
             f"  rows stored {run.extra['stored']} = acked {run.ok} + in flight at stop "
             f"{run.extra['in_flight']} -> {verdict}"
+        )
+    if run.extra.get("model_requests"):
+        extra = run.extra
+        line += (
+            f"\n    rows per model request {extra['model_rows'] / extra['model_requests']:.2f}, "
+            f"calls per commit {extra['stored_calls'] / max(extra['commits'], 1):.2f}"
         )
     print(line, flush=True)
 

@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 from _harness import (
@@ -28,6 +27,7 @@ from _harness import (
     asyncpg_url,
     fresh_database,
     machine,
+    scrape_metrics,
     start_mlgraph,
     start_model,
     table,
@@ -48,18 +48,6 @@ def cpu_seconds(pid: int) -> float:
         for child in children.read_text().split() if children.exists() else ():
             total += cpu_seconds(int(child))
     return total
-
-
-def scrape(base_url: str) -> dict[str, float]:
-    """Each sample of mlgraph's /metrics, summed over its labels: {name: value}."""
-    totals: dict[str, float] = {}
-    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name, value = line.split("{", 1)[0].split(" ", 1)[0], line.rsplit(" ", 1)[1]
-            totals[name] = totals.get(name, 0.0) + float(value)
-    return totals
 
 
 def postgres_seconds() -> float:
@@ -122,9 +110,9 @@ def main() -> int:
                 wrk("warm-up", model.url + protocol["path"], concurrency=8, duration=3,
                     body=protocol["body"])  # fmt: skip
                 pids = {"model": model.pid, "mlgraph": mlgraph.pid}
-                metrics_before = scrape(mlgraph.url)
+                metrics_before = scrape_metrics(mlgraph.url)
                 through, cost = measure("mlgraph", graphql, BODIES["mlgraph"], pids, args)
-                metrics_after = scrape(mlgraph.url)
+                metrics_after = scrape_metrics(mlgraph.url)
                 direct, direct_cost = measure(
                     "direct", model.url + protocol["path"], protocol["body"], pids, args
                 )
