@@ -389,3 +389,34 @@ async def test_every_row_of_every_call_is_stored(dialect: str, engine: AsyncEngi
     await asyncio.gather(*(writer.write(_call(str(i), rows=i + 1)) for i in range(10)))
     async with db.make_sessionmaker(engine)() as session:
         assert await session.scalar(select(func.count()).select_from(db.Prediction)) == 55
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("through_sqlalchemy", [False, True], ids=["asyncpg", "sqlalchemy"])
+async def test_a_new_connection_refused_while_the_server_shuts_down_is_a_storage_error(
+    dialect: str, database_url: str, monkeypatch: pytest.MonkeyPatch, through_sqlalchemy: bool
+) -> None:
+    # Seen in the fault test: during a restart a new connection is refused with SQLSTATE 57P03
+    # ("the database system is shutting down"), which must answer STORAGE_UNAVAILABLE (a retry
+    # succeeds), not INTERNAL. Injected here as asyncpg raises it.
+    engine = db.make_engine(database_url)  # its pool is empty: the batch must connect
+    try:
+        writer = db.PredictionWriter(
+            db.make_sessionmaker(engine), through_sqlalchemy=through_sqlalchemy
+        )
+        real_connect = asyncpg.connect
+        refused = [True]
+
+        async def connect(*args: Any, **kwargs: Any) -> Any:
+            if refused[0]:
+                raise asyncpg.CannotConnectNowError("the database system is shutting down")
+            return await real_connect(*args, **kwargs)
+
+        monkeypatch.setattr(asyncpg, "connect", connect)
+        failed = await asyncio.gather(writer.write(_call("refused")), return_exceptions=True)
+        assert isinstance(failed[0], db.STORAGE_ERRORS), failed
+        refused[0] = False
+        (row,) = await writer.write(_call("after", first=9.0))
+        assert row.label == "after"
+    finally:
+        await engine.dispose()
