@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["JsonFormatter", "RequestLog", "logging_config"]
+__all__ = ["JsonFormatter", "RequestLog", "lean_log_records", "logging_config"]
 
 logger = logging.getLogger("mlgraph.request")
 
@@ -88,6 +88,19 @@ def logging_config(level: str) -> dict[str, Any]:
             "httpx": {"level": "WARNING"},
         },
     }
+
+
+def lean_log_records() -> None:
+    """Stop the logging module from collecting what ``JsonFormatter`` never writes.
+
+    Each record otherwise looks up the calling frame (``findCaller``), the thread and the
+    multiprocessing process name: in the profile of classify at 32 clients, logging was 6 % of
+    the worker's time, about a tenth of it these lookups. The switches are the ones the Logging
+    HOWTO's "Optimization" section names. The process id stays: the JSON line carries it.
+    """
+    logging._srcfile = None  # the HOWTO's own switch for findCaller
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 class RequestLog:

@@ -35,6 +35,9 @@ def test_one_line_per_classify_and_none_per_model_call(
     lines = log.read_text().splitlines()
     entries = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(entries) == len(lines), "every line is JSON"
+    # Log records are made lean in the workers (no caller, thread or process name), but the
+    # process id stays: with several workers it tells their lines apart.
+    assert all(isinstance(e["pid"], int) and e["pid"] > 0 for e in entries), entries
     classify = [e for e in entries if e.get("path") == "/graphql"]
     assert [(e["operation"], e["status"]) for e in classify] == [("Classify", 200)] * 3
     # The three model calls wrote nothing of their own (httpx logs each request at info).
