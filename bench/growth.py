@@ -228,7 +228,7 @@ def main() -> int:
             print(f"\n## {stored_now:,} rows")
             print(f"COPY: {seconds:.1f} s ({copy_rate:,.0f} rows/s, then VACUUM ANALYZE)")
             print(
-                f"create_predictions: {rate:.0f} calls/s = {rate * args.batch:,.0f} rows/s, "
+                f"inserts: {rate:.0f} calls/s = {rate * args.batch:,.0f} rows/s, "
                 f"p50 {insert_p50:.2f} ms per call ({args.writers} writers, {args.batch} rows "
                 "and one commit per call)"
             )
