@@ -85,6 +85,8 @@ WITH claimed AS (
         FROM stored AS s
         JOIN unnest($1::uuid[], ${len(_TYPES) + 3}::int4[]) WITH ORDINALITY
             AS c(id, chunk, position) USING (id)
+        -- Without notify no chunks are sent, and unnest pads the missing ones with NULL.
+        WHERE c.chunk IS NOT NULL
         GROUP BY c.chunk ORDER BY c.chunk
     ) AS chunks
 )

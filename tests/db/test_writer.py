@@ -420,3 +420,31 @@ async def test_a_new_connection_refused_while_the_server_shuts_down_is_a_storage
         assert row.label == "after"
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("through_sqlalchemy", [False, True], ids=["asyncpg", "sqlalchemy"])
+async def test_without_notify_a_large_batch_is_one_transaction_and_announces_nothing(
+    dialect: str, database_url: str, engine: AsyncEngine, through_sqlalchemy: bool
+) -> None:
+    # Found by bench/scale.py: with notify off, the statement still sent one notice of the
+    # whole batch, which PostgreSQL refused past 8000 bytes ("payload string too long"); every
+    # batch of more than about a hundred rows was then retried call by call.
+    payloads: list[list[notify.Notice]] = []
+    listener = notify.Listener(database_url, on_notices=payloads.append, on_lost=lambda: None)
+    await listener.start()
+    try:
+        writer = db.PredictionWriter(
+            db.make_sessionmaker(engine), through_sqlalchemy=through_sqlalchemy
+        )
+        await writer.write(_call("first"))  # the pool's connection, made before the batch
+        before = writer.batches
+        results = await asyncio.gather(
+            *(writer.write(_call("x", first=float(i))) for i in range(300))
+        )
+        await asyncio.sleep(0.3)  # time for a notice, had one been sent, to arrive
+    finally:
+        await listener.close()
+    assert writer.batches - before == 1, "retried call by call"
+    assert sum(map(len, results)) == 300
+    assert payloads == []
