@@ -49,7 +49,7 @@ from graph.middleware.request_log import RequestLog, lean_log_records
 from graph.middleware.tracing import configure_tracing
 from graph.migrations import DATABASE_ERRORS, SchemaGuard
 from graph.models import build_registry
-from graph.operation import execute_plain
+from graph.operation import execute_plain, needs_operation_name
 from graph.request_body import RequestError, error_response, read_request
 from graph.routes import seldon, v2
 from graph.routes._errors import protocol_error_body
@@ -153,6 +153,12 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        assert isinstance(self.schema, Schema)
+        if needs_operation_name(self.schema, self.schema.limits, request_data):
+            raise RequestError(
+                "the document holds several operations: name the one to run in operationName",
+                code="OPERATION_RESOLUTION_FAILURE",
+            )
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data

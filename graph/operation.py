@@ -23,7 +23,7 @@ from typing import Any
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, OperationType, execute, get_operation_ast
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, execute, get_operation_ast
 from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
@@ -33,7 +33,7 @@ from graph.errors import with_code
 from graph.metrics import outcome, record_operation
 from graph.middleware.limits import DocumentLimits
 
-__all__ = ["OperationHooks", "execute_plain"]
+__all__ = ["OperationHooks", "execute_plain", "needs_operation_name"]
 
 _PLAIN = (OperationType.QUERY, OperationType.MUTATION)
 
@@ -107,6 +107,23 @@ async def execute_plain(
     name = request.operation_name or (operation.name.value if operation.name else None)
     errors = finish(context, name, result.errors, started)
     return ExecutionResult(data=result.data, errors=errors or None)
+
+
+def needs_operation_name(
+    schema: strawberry.Schema, limits: DocumentLimits, request: GraphQLRequestData
+) -> bool:
+    """True when the document holds several operations and the request names none.
+
+    The GraphQL spec makes that a request error ("GetOperation"); Strawberry ran the first.
+    A document that does not parse is left for Strawberry to answer."""
+    if request.operation_name is not None or not request.query:
+        return False
+    try:
+        document, _ = limits.check(schema._schema, request.query)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return len(operations) > 1
 
 
 def finish(

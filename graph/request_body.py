@@ -9,8 +9,9 @@ and every refusal is an ``HTTPException`` that ``error_response`` answers as Gra
 
 with a 4xx status: ``BAD_REQUEST`` (400: not JSON, not an object, too deep, not UTF-8, a batch,
 a field of the wrong type, no query), ``OPERATION_RESOLUTION_FAILURE`` (400: an
-``operationName`` the document does not hold), ``METHOD_NOT_ALLOWED`` (405: a mutation over GET)
-and ``UNSUPPORTED_MEDIA_TYPE`` (415). Like any request error, there is no ``data`` key.
+``operationName`` the document does not hold, or none for a document of several),
+``METHOD_NOT_ALLOWED`` (405: a mutation over GET) and ``UNSUPPORTED_MEDIA_TYPE`` (415). Like
+any request error, there is no ``data`` key.
 """
 
 from __future__ import annotations

@@ -151,10 +151,6 @@ async def test_a_classify_on_the_plain_path_is_stored_and_answered(
         ({"json": {"query": "{ __typename"}}, "a document that does not parse"),
         ({"json": {"query": "{ nope }"}}, "a document that does not validate"),
         (
-            {"json": {"query": "query A { __typename } query B { __typename }"}},
-            "two operations and no operationName",
-        ),
-        (
             {"json": {"query": "{ __typename }", "operationName": "Missing"}},
             "an operationName the document lacks",
         ),
@@ -202,3 +198,30 @@ async def test_the_plain_path_keeps_every_refusal_of_the_request(
     assert {a.json()["errors"][0]["extensions"]["code"] for a in answers} == {"BAD_REQUEST"}
     assert [p.json() for p in plain] == [{"data": {"__typename": "Query"}}] * 2
     assert strawberry_executions == []
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_several_operations_and_no_operation_name_is_a_coded_request_error(
+    app_client: AppClient, strawberry_executions: list[str | None], method: str
+) -> None:
+    # The GraphQL spec's GetOperation: with more than one operation, operationName is required.
+    # Strawberry ran the first one.
+    query = "query A { __typename } query B { models { name } }"
+    options: dict[str, Any] = (
+        {"json": {"query": query}} if method == "POST" else {"params": {"query": query}}
+    )
+    named: dict[str, Any] = (
+        {"json": {"query": query, "operationName": "B"}}
+        if method == "POST"
+        else {"params": {"query": query, "operationName": "B"}}
+    )
+    async with app_client() as client:
+        refused = await client.request(method, "/graphql", **options)
+        chosen = await client.request(method, "/graphql", **named)
+    assert refused.status_code == 400
+    (error,) = refused.json()["errors"]
+    assert error["extensions"]["code"] == "OPERATION_RESOLUTION_FAILURE"
+    assert "operationName" in error["message"]
+    assert "data" not in refused.json()
+    assert chosen.status_code == 200
+    assert "models" in chosen.json()["data"]
