@@ -235,7 +235,7 @@ def create_app(
         engine = open_engine(settings)
         # Monitoring reads on a replica of their own pool never queue behind classify's writes.
         read_engine = open_engine(settings, read=True) if settings.database_read_url else None
-        watch_pool(engine)
+        watch_pool(engine, replica=read_engine)
         schema = SchemaGuard(engine)
         await _check_database(schema, settings.database_url)
         if tracing is not None:

@@ -190,31 +190,36 @@ def record_drift(model: str, features: Iterable[ColumnDrift], label: ColumnDrift
 
 
 class _PoolCollector(Collector):
-    """Reads the connection pool at scrape time, so nothing is updated on the hot path."""
+    """Reads the connection pools at scrape time, so nothing is updated on the hot path."""
 
     def __init__(self) -> None:
-        self.engine: AsyncEngine | None = None
+        # By the database they reach: "primary", and "replica" when reads have their own.
+        self.engines: dict[str, AsyncEngine] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        pool: Any = self.engine.pool if self.engine is not None else None
-        if pool is None or not hasattr(pool, "checkedout"):
-            return
         family = GaugeMetricFamily(
-            "mlgraph_db_pool_connections", "Database pool connections by state.", labels=["state"]
+            "mlgraph_db_pool_connections",
+            "Database pool connections by database (primary or replica) and state.",
+            labels=["database", "state"],
         )
-        family.add_metric(["checked_out"], pool.checkedout())
-        family.add_metric(["idle"], pool.checkedin())
-        family.add_metric(["size"], pool.size())
-        yield family
+        for database, engine in self.engines.items():
+            pool: Any = engine.pool
+            if not hasattr(pool, "checkedout"):  # a pool that keeps no counts (NullPool)
+                continue
+            family.add_metric([database, "checked_out"], pool.checkedout())
+            family.add_metric([database, "idle"], pool.checkedin())
+            family.add_metric([database, "size"], pool.size())
+        if family.samples:
+            yield family
 
 
 _POOL = _PoolCollector()
 REGISTRY.register(_POOL)
 
 
-def watch_pool(engine: AsyncEngine) -> None:
-    """Report this engine's pool (the process's one engine) at ``/metrics``."""
-    _POOL.engine = engine
+def watch_pool(engine: AsyncEngine, *, replica: AsyncEngine | None = None) -> None:
+    """Report the process's pools at ``/metrics``: its engine's, and the read replica's."""
+    _POOL.engines = {"primary": engine, **({"replica": replica} if replica is not None else {})}
 
 
 def outcome(errors: Sequence[GraphQLError]) -> str:

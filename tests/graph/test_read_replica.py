@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -186,6 +187,23 @@ async def test_monitoring_reads_the_replica_and_fresh_rows_come_from_the_primary
     assert sorted(current.history) == sorted(before + during)
     assert current.stats_count == 5
     assert current.performance == (5, 3)
+
+
+async def test_the_pool_gauge_reports_the_primary_and_the_replica_apart(mlgraph: str) -> None:
+    async with httpx.AsyncClient(base_url=mlgraph, timeout=60) as client:
+        await _classify(client, BEFORE, "pools")  # a write: the primary's pool
+        await read_all(client)  # monitoring reads: the replica's
+        scraped = (await client.get("/metrics")).text
+    sizes = {
+        sample.labels["database"]: sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "mlgraph_db_pool_connections"
+        for sample in family.samples
+        if sample.labels["state"] == "size"
+    }
+    assert set(sizes) == {"primary", "replica"}
+    assert sizes["primary"] >= 1, sizes
+    assert sizes["replica"] >= 1, sizes
 
 
 async def test_a_replica_that_is_down_fails_reads_but_not_classify(
