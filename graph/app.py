@@ -349,6 +349,7 @@ def _protocol_routes() -> list[Route]:
             for base in seldon_bases
         ),
         *(Route(base + "/api/v1.0/feedback", feedback, methods=["POST"]) for base in seldon_bases),
+        *(Route(base + "/api/v1.0/metadata", seldon.metadata) for base in seldon_bases),
         *(Route(base + "/infer", v2.infer, methods=["POST"]) for base in v2_bases),
         *(Route(base + "/ready", v2.model_ready) for base in v2_bases),
         *(Route(base, v2.model_metadata) for base in v2_bases),

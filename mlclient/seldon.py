@@ -26,7 +26,6 @@ from mlclient._http import (
     probe,
     refused_by_status,
     safe_url,
-    send_json,
     split_credentials,
 )
 from mlclient._rows import format_label, probability_row
@@ -35,6 +34,7 @@ from mlclient.models import (
     Feature,
     FeatureSchema,
     FeatureValue,
+    ModelAnswer,
     ModelMetadata,
     ModelOutput,
     RowPrediction,
@@ -168,15 +168,19 @@ class SeldonClient:
     async def metadata(self) -> ModelMetadata:
         """The model's ``/api/v1.0/metadata`` (see ``parse_metadata``); raises a ``ModelError``
         when it cannot be read. The last answer is kept for the version of predictions."""
-        body = await send_json(
+        self._metadata = parse_metadata((await self.metadata_answer()).body)
+        return self._metadata
+
+    async def metadata_answer(self) -> ModelAnswer:
+        """The model's metadata as the microservice answered it (``GET /api/v1.0/metadata``)."""
+        return await exchange_json(
             self._http,
             "GET",
             self._base + METADATA_PATH,
             timeout=self._timeout,
             headers=self._headers,
+            detail=error_detail,
         )
-        self._metadata = parse_metadata(body)
-        return self._metadata
 
     async def _version_from_metadata(self) -> str:
         # Asked at most once per client unless metadata() was read: a model without a metadata

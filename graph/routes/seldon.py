@@ -6,6 +6,8 @@ changing only the host of its URL:
 - ``POST /seldon/<deployment>/api/v1.0/predictions`` (SeldonClient ``gateway="istio"`` or
   ``"ambassador"`` without a namespace)
 
+and ``GET .../api/v1.0/metadata`` under the same three, answered with the model's own metadata.
+
 The model is the deployment named in the path, else the one a ``Seldon-Model`` header names,
 else the default model; it must be a Seldon v1 model. The request is read as the Python wrapper
 reads tabular data (mlclient/seldon_messages.py) and runs through the classify pipeline
@@ -21,16 +23,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+import mlclient
 from graph import pipeline
 from graph.auth import Scope, authorize
-from graph.errors import NotFound
+from graph.errors import NotFound, from_model_error
 from graph.features import check_batch
 from graph.models import ModelEntry, ModelRegistry
 from graph.routes._body import read_json
 from graph.routes._errors import RouteCall, protocol_route, seldon_error
 from mlclient import RowPrediction, seldon_messages
 
-__all__ = ["MODEL_HEADER", "REPLAYED_HEADER", "predictions", "seldon_model"]
+__all__ = ["MODEL_HEADER", "REPLAYED_HEADER", "metadata", "predictions", "seldon_model"]
 
 MODEL_HEADER = "seldon-model"
 REPLAYED_HEADER = "mlgraph-replayed"
@@ -71,6 +74,20 @@ async def predictions(request: Request, call: RouteCall) -> Response:
     )
     headers = {REPLAYED_HEADER: "true"} if result.replayed else None
     return Response(content, media_type="application/json", headers=headers)
+
+
+@protocol_route("seldon.metadata", seldon_error)
+async def metadata(request: Request, call: RouteCall) -> Response:
+    """``GET /api/v1.0/metadata``: the model's own metadata, as the microservice answers it."""
+    await authorize(request, Scope.READ, Scope.PREDICT)
+    model = seldon_model(request)
+    call.model = model.name
+    assert isinstance(model.protocol_client, mlclient.SeldonClient)
+    try:
+        answer = await model.protocol_client.metadata_answer()
+    except mlclient.ModelError as exc:
+        raise from_model_error(exc) from exc
+    return Response(answer.content, media_type="application/json")
 
 
 def seldon_model(request: Request) -> ModelEntry:

@@ -198,3 +198,40 @@ async def test_oversized_bodies_and_api_keys_answer_in_seldons_shape(
     assert allowed.status_code == 200, allowed.text
     _failure(too_large, 413, "PAYLOAD_TOO_LARGE")
     assert await _count(session) == 1
+
+
+async def test_metadata_is_the_models_own_under_each_path(
+    app_client: AppClient, model_server: ModelServer, mlserver: ModelServer
+) -> None:
+    models = [
+        {"name": "iris", "url": model_server.url},
+        {"name": "iris-v2", "protocol": "v2", "url": mlserver.url, "v2_name": "iris"},
+    ]
+    async with httpx.AsyncClient() as http:
+        direct = await http.get(model_server.url + "/api/v1.0/metadata")
+    async with app_client(models=models) as client:
+        answers = [
+            await client.get(path)
+            for path in (
+                "/api/v1.0/metadata",
+                "/seldon/models/iris/api/v1.0/metadata",
+                "/seldon/iris/api/v1.0/metadata",
+            )
+        ]
+        unknown = await client.get("/seldon/nope/api/v1.0/metadata")
+        other_protocol = await client.get("/seldon/iris-v2/api/v1.0/metadata")
+    assert direct.status_code == 200
+    assert "versions" in direct.json()
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.content == direct.content
+    assert "configured: iris, iris-v2" in _failure(unknown, 404, "NOT_FOUND")
+    assert "POST /v2/models/iris/infer" in _failure(other_protocol, 404, "NOT_FOUND")
+
+
+async def test_metadata_of_a_model_that_is_down_answers_model_unavailable(
+    app_client: AppClient,
+) -> None:
+    async with app_client(models=[{"name": "iris", "url": "http://127.0.0.1:1"}]) as client:
+        response = await client.get("/api/v1.0/metadata")
+    assert "cannot connect to the model server" in _failure(response, 503, "MODEL_UNAVAILABLE")
