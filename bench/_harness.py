@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +314,34 @@ def fresh_database() -> Iterator[str]:
         yield name
     finally:
         asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def import_db() -> Any:
+    """mlgraph's ``db`` package from SOURCE (the work tree, or ``use_ref``'s snapshot)."""
+    if str(SOURCE) not in sys.path:
+        sys.path.insert(0, str(SOURCE))
+    import db
+
+    return db
+
+
+async def make_partitions(database_name: str, *, first: datetime, months: int) -> list[str]:
+    """The monthly partitions of ``months`` months from ``first``'s, made by mlgraph's own
+    ``db.partitions.maintain`` (as ``mlgraph maintain`` would have): rows seeded into those
+    months land in their month, not in the DEFAULT partition. Returns the partitions made."""
+    db = import_db()
+    engine = db.make_engine(asyncpg_url(database_name))
+    try:
+        async with db.make_sessionmaker(engine).begin() as session:
+            report = await db.partitions.maintain(
+                session,
+                now=db.partitions.month_start(first, 0),
+                retention_months=1,
+                months_ahead=months,
+            )
+    finally:
+        await engine.dispose()
+    return list(report.created)
 
 
 def asyncpg_url(database_name: str) -> str:

@@ -29,39 +29,24 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from _harness import asyncpg_url, fresh_database, machine, percentile, table, use_ref
+from _harness import (
+    asyncpg_url,
+    fresh_database,
+    import_db,
+    machine,
+    make_partitions,
+    percentile,
+    table,
+    use_ref,
+)
 from history import seed
 
 MONTHS = 14  # of data; the oldest expires with a 12-month retention
 
 
-def _import_db() -> Any:
-    import _harness
-
-    if str(_harness.SOURCE) not in sys.path:
-        sys.path.insert(0, str(_harness.SOURCE))
-    import db
-
-    return db
-
-
-async def make_partitions(database: str, now: datetime) -> list[str]:
-    db = _import_db()
-    engine = db.make_engine(asyncpg_url(database))
-    try:
-        async with db.make_sessionmaker(engine).begin() as session:
-            first = db.partitions.month_start(now, -(MONTHS - 1))
-            report = await db.partitions.maintain(
-                session, now=first, retention_months=1, months_ahead=MONTHS + 2
-            )
-    finally:
-        await engine.dispose()
-    return list(report.created)
-
-
 async def inserts(database: str, calls: int, batch: int, writers: int) -> tuple[float, float]:
     """``calls`` classify-like inserts by ``writers`` concurrent tasks: (calls/s, p50 ms)."""
-    db = _import_db()
+    db = import_db()
     from db.predictions import NewPrediction, create_predictions
 
     engine = db.make_engine(asyncpg_url(database), pool_size=writers, max_overflow=0)
@@ -110,7 +95,7 @@ async def pages(
     database: str, cases: dict[str, dict[str, Any]], depth: int, repeats: int, size: int
 ) -> list[list[object]]:
     """p50/p95 of the first and the ``depth``-th page per case, in milliseconds."""
-    db = _import_db()
+    db = import_db()
     from db.predictions import Keyset, list_predictions
 
     engine = db.make_engine(asyncpg_url(database))
@@ -153,7 +138,7 @@ async def count(database: str, relation: str) -> int:
 
 async def drop_oldest(database: str, now: datetime) -> dict[str, Any]:
     """Expire the oldest month (retention 12) with ``maintain``; count before and after."""
-    db = _import_db()
+    db = import_db()
     oldest = db.partitions.partition_name(db.partitions.month_start(now, -(MONTHS - 1)))
     total, month = await count(database, "predictions"), await count(database, oldest)
     engine = db.make_engine(asyncpg_url(database))
@@ -215,7 +200,8 @@ def main() -> int:
     with use_ref(args.ref) as code, fresh_database() as name:
         print(f"# growth benchmark, {info['date']}")
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; mlgraph at {code}")
-        made = asyncio.run(make_partitions(name, now))
+        first = _month_start(now, -(MONTHS - 1))
+        made = asyncio.run(make_partitions(name, first=first, months=MONTHS + 2))
         print(f"partitions made for the data: {made[0]} .. {made[-1]} ({len(made)})")
         stored = 0
         for size in args.rows:

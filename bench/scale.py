@@ -52,6 +52,7 @@ from _harness import (
     count_rows,
     free_port,
     fresh_database,
+    import_db,
     machine,
     need_wrk,
     percentile,
@@ -64,16 +65,6 @@ from _harness import (
 )
 
 ROUTES = ("direct", "direct, no cache", "pgbouncer, no cache")
-
-
-def _import_db() -> Any:
-    import _harness
-
-    if str(_harness.SOURCE) not in sys.path:
-        sys.path.insert(0, str(_harness.SOURCE))
-    import db
-
-    return db
 
 
 @contextlib.contextmanager
@@ -158,7 +149,7 @@ class WriterRun:
 async def _write(
     url: str, database: str, cache: bool, writers: int, callers: int, duration: float
 ) -> WriterRun:
-    db = _import_db()
+    db = import_db()
     from db.predictions import NewCall, NewPrediction
 
     row = NewPrediction(
