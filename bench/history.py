@@ -3,8 +3,9 @@
     .venv/bin/python bench/history.py --rows 1000000 --repeats 30
 
 Creates a fresh PostgreSQL database, migrates it with ``mlgraph migrate``, makes the monthly
-partitions of the seeded days (``db.partitions.maintain``), seeds ``predictions`` with COPY (asyncpg ``copy_records_to_table``; several models, ``created_at`` spread over 60 days,
-in time order as they would arrive), then starts ``mlgraph serve`` and times, per case (a model
+partitions of the seeded days (``db.partitions.maintain``), seeds ``predictions`` with COPY
+(asyncpg ``copy_records_to_table``; several models, ``created_at`` spread over 60 days, in time
+order as they would arrive), then starts ``mlgraph serve`` and times, per case (a model
 and a date range): the first page, and the 50th page reached by following ``endCursor``. Each
 is repeated (first and deep interleaved) for p50/p95. Finally it prints EXPLAIN (ANALYZE,
 BUFFERS) of the SQL that mlgraph's own ``db.predictions.list_predictions`` sends for both pages.
