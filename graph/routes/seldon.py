@@ -26,11 +26,12 @@ from starlette.responses import Response
 import mlclient
 from graph import pipeline
 from graph.auth import Scope, authorize
-from graph.errors import NotFound, from_model_error
+from graph.errors import NotFound
 from graph.features import check_batch
 from graph.models import ModelEntry, ModelRegistry
 from graph.routes._body import read_json
 from graph.routes._errors import RouteCall, protocol_route, seldon_error
+from graph.routes._metadata import metadata_response
 from mlclient import RowPrediction, seldon_messages
 
 __all__ = ["MODEL_HEADER", "REPLAYED_HEADER", "metadata", "predictions", "seldon_model"]
@@ -83,11 +84,7 @@ async def metadata(request: Request, call: RouteCall) -> Response:
     model = seldon_model(request)
     call.model = model.name
     assert isinstance(model.protocol_client, mlclient.SeldonClient)
-    try:
-        answer = await model.protocol_client.metadata_answer()
-    except mlclient.ModelError as exc:
-        raise from_model_error(exc) from exc
-    return Response(answer.content, media_type="application/json")
+    return await metadata_response(model.protocol_client)
 
 
 def seldon_model(request: Request) -> ModelEntry:

@@ -27,11 +27,12 @@ from starlette.responses import JSONResponse, Response
 import mlclient
 from graph import pipeline
 from graph.auth import Scope, authorize
-from graph.errors import AppError, BadUserInput, NotFound, from_model_error
+from graph.errors import AppError, BadUserInput, NotFound
 from graph.features import check_batch
 from graph.models import ModelEntry, ModelRegistry
 from graph.routes._body import read_json
 from graph.routes._errors import RouteCall, protocol_route, v2_error
+from graph.routes._metadata import metadata_response
 from graph.routes.health import database_status
 from graph.routes.seldon import REPLAYED_HEADER
 from mlclient import RowPrediction, v2_messages
@@ -94,11 +95,7 @@ async def model_metadata(request: Request, call: RouteCall) -> Response:
     model = v2_model(request)
     call.model = model.name
     assert isinstance(model.protocol_client, mlclient.V2Client)
-    try:
-        answer = await model.protocol_client.metadata_answer()
-    except mlclient.ModelError as exc:
-        raise from_model_error(exc) from exc
-    return Response(answer.content, media_type="application/json")
+    return await metadata_response(model.protocol_client)
 
 
 @protocol_route("v2.ready", v2_error)

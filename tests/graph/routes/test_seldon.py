@@ -32,6 +32,14 @@ async def _direct(server: ModelServer, body: dict[str, Any]) -> httpx.Response:
         return await http.post(server.url + "/api/v1.0/predictions", json=body)
 
 
+def _seldon_and_v2(seldon: ModelServer, mlserver: ModelServer) -> list[dict[str, str]]:
+    """A Seldon v1 model and a V2 one, for the paths that must tell them apart."""
+    return [
+        {"name": "iris", "url": seldon.url},
+        {"name": "iris-v2", "protocol": "v2", "url": mlserver.url, "v2_name": "iris"},
+    ]
+
+
 def _failure(response: httpx.Response, status: int, reason: str) -> str:
     body = response.json()
     assert response.status_code == status, response.text
@@ -123,10 +131,7 @@ async def test_a_client_puid_replays_and_conflicts_as_a_request_id(
 async def test_the_model_is_the_paths_deployment_a_header_or_the_default(
     app_client: AppClient, model_server: ModelServer, mlserver: ModelServer
 ) -> None:
-    models = [
-        {"name": "iris", "url": model_server.url},
-        {"name": "iris-v2", "protocol": "v2", "url": mlserver.url, "v2_name": "iris"},
-    ]
+    models = _seldon_and_v2(model_server, mlserver)
     body = {"data": {"ndarray": IRIS_ROWS[:1]}}
     async with app_client(models=models) as client:
         ok = [
@@ -203,10 +208,7 @@ async def test_oversized_bodies_and_api_keys_answer_in_seldons_shape(
 async def test_metadata_is_the_models_own_under_each_path(
     app_client: AppClient, model_server: ModelServer, mlserver: ModelServer
 ) -> None:
-    models = [
-        {"name": "iris", "url": model_server.url},
-        {"name": "iris-v2", "protocol": "v2", "url": mlserver.url, "v2_name": "iris"},
-    ]
+    models = _seldon_and_v2(model_server, mlserver)
     async with httpx.AsyncClient() as http:
         direct = await http.get(model_server.url + "/api/v1.0/metadata")
     async with app_client(models=models) as client:
