@@ -6,6 +6,7 @@ database made here is removed on exit. Not a test module: nothing here asserts a
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -314,6 +315,24 @@ def fresh_database() -> Iterator[str]:
         yield name
     finally:
         asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser, *, measured: str) -> None:
+    """The arguments of a bench that runs two commits side by side (cpu_pair, instructions)."""
+    parser.add_argument("--ref-a", required=True, help="the reference commit, e.g. main~3")
+    parser.add_argument("--ref-b", default="HEAD", help=f"the commit {measured} against it")
+    parser.add_argument("--model", choices=sorted(PROTOCOLS), default="seldon")
+    parser.add_argument(
+        "--log-level", default="warning", help="MLGRAPH_LOG_LEVEL (info: a line per call)"
+    )
+
+
+def checkout_pair(
+    stack: contextlib.ExitStack, ref_a: str, ref_b: str
+) -> dict[str, tuple[str, Path]]:
+    """Both sides' snapshots (``checkout``), removed when ``stack`` closes: {side: (commit,
+    tree)}."""
+    return {side: stack.enter_context(checkout(ref)) for side, ref in (("a", ref_a), ("b", ref_b))}
 
 
 def import_db() -> Any:

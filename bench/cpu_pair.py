@@ -25,8 +25,9 @@ from _harness import (
     BODIES,
     PROTOCOLS,
     Run,
+    add_pair_arguments,
     asyncpg_url,
-    checkout,
+    checkout_pair,
     fresh_database,
     machine,
     start_mlgraph,
@@ -39,15 +40,10 @@ from cpu import cpu_seconds
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref-a", required=True, help="the reference commit, e.g. main~3")
-    parser.add_argument("--ref-b", default="HEAD", help="the commit measured against it")
-    parser.add_argument("--model", choices=sorted(PROTOCOLS), default="seldon")
+    add_pair_arguments(parser, measured="measured")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per mlgraph")
     parser.add_argument("--duration", type=float, default=10, help="seconds per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--log-level", default="warning", help="MLGRAPH_LOG_LEVEL (info: a line per call)"
-    )
     args = parser.parse_args()
     if args.duration > 120 or args.rounds > 50:
         parser.error("keep runs bounded: --duration <= 120 and --rounds <= 50")
@@ -56,10 +52,7 @@ def main() -> int:
     info = machine()
     print(f"# mlgraph CPU per classify call, a = {args.ref_a}, b = {args.ref_b}, {info['date']}")
     with contextlib.ExitStack() as stack:
-        trees = {}
-        for side, ref in (("a", args.ref_a), ("b", args.ref_b)):
-            commit, tree = stack.enter_context(checkout(ref))
-            trees[side] = (commit, tree)
+        trees = checkout_pair(stack, args.ref_a, args.ref_b)
         print(f"machine: nproc={info['nproc']}, {info['cpu']}; model {args.model}; "
               f"a = {trees['a'][0]}, b = {trees['b'][0]}; {args.concurrency} connections "
               f"each, {args.rounds} rounds of {args.duration:g} s; "

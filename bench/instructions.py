@@ -34,8 +34,9 @@ from _harness import (
     BODIES,
     PROTOCOLS,
     Server,
+    add_pair_arguments,
     asyncpg_url,
-    checkout,
+    checkout_pair,
     count_rows,
     fresh_database,
     machine,
@@ -47,16 +48,11 @@ from _harness import (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref-a", required=True, help="the reference commit, e.g. main~3")
-    parser.add_argument("--ref-b", default="HEAD", help="the commit counted against it")
-    parser.add_argument("--model", choices=sorted(PROTOCOLS), default="seldon")
+    add_pair_arguments(parser, measured="counted")
     parser.add_argument("--calls", type=int, default=200, help="counted calls per run")
     parser.add_argument("--warmup", type=int, default=50, help="calls before counting")
     parser.add_argument("--clients", type=int, default=1, help="connections sending at once")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each commit")
-    parser.add_argument(
-        "--log-level", default="warning", help="MLGRAPH_LOG_LEVEL (info: a line per call)"
-    )
     parser.add_argument(
         "--keep", type=Path, metavar="DIR",
         help="copy each run's callgrind dump here, for callgrind_annotate",
@@ -77,8 +73,7 @@ def main() -> int:
     print(f"# mlgraph instructions per classify call, a = {args.ref_a}, b = {args.ref_b}, "
           f"{info['date']}")  # fmt: skip
     with contextlib.ExitStack() as stack:
-        trees = {side: stack.enter_context(checkout(ref))
-                 for side, ref in (("a", args.ref_a), ("b", args.ref_b))}  # fmt: skip
+        trees = checkout_pair(stack, args.ref_a, args.ref_b)
         print(f"model {args.model}; a = {trees['a'][0]}, b = {trees['b'][0]}; {args.warmup} "
               f"warm-up then {args.calls} counted calls from {args.clients} client(s); "
               f"{args.repeats} runs of each, alternating; "
