@@ -125,6 +125,16 @@ LIVE_SUBSCRIBERS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+# Read at each scrape of /metrics (graph/routes/metrics.py); labelled, so that a process without
+# a replica exports no sample rather than a lag of 0.
+REPLICA_LAG = Gauge(
+    "mlgraph_db_replica_lag_seconds",
+    "How far the read replica's replay is behind the primary, read at scrape time (NaN when the "
+    "replica does not answer).",
+    ["database"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
 # The latest drift figures per column: feature is its position, or "label" for the predicted
 # label, and name its name (the label's is "label"). Names come from the models' stored schemas,
 # never from a request, so the set of series stays bounded.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +207,48 @@ async def test_the_pool_gauge_reports_the_primary_and_the_replica_apart(mlgraph:
     assert sizes["replica"] >= 1, sizes
 
 
+def _lag(scraped: str) -> float:
+    (value,) = [
+        sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "mlgraph_db_replica_lag_seconds"
+        for sample in family.samples
+        if sample.labels == {"database": "replica"}
+    ]
+    return value
+
+
+async def _settled_lag(client: httpx.AsyncClient) -> float:
+    # The primary logs WAL of its own now and then (running transactions, every 15 s): for a
+    # moment the replica has received more than it replayed. Zero is what it settles to.
+    lag = math.nan
+    for _ in range(50):
+        lag = _lag((await client.get("/metrics")).text)
+        if lag == 0:
+            break
+        await asyncio.sleep(0.1)
+    return lag
+
+
+async def test_the_replay_lag_is_exported_while_replay_waits_and_zero_once_caught_up(
+    primary: Cluster, replica: Cluster, mlgraph: str
+) -> None:
+    async with httpx.AsyncClient(base_url=mlgraph, timeout=60) as client:
+        await _classify(client, BEFORE, "lag-before")
+        await wait_for_replay(primary.url, replica.url)
+        caught_up = await _settled_lag(client)
+        await _pause_replay(replica)
+        await _classify(client, DURING, "lag-during")  # committed on the primary only
+        await asyncio.sleep(1.5)
+        behind = _lag((await client.get("/metrics")).text)
+        await _execute(replica.url, "SELECT pg_wal_replay_resume()")
+        await wait_for_replay(primary.url, replica.url)
+        again = await _settled_lag(client)
+    assert caught_up == 0
+    assert behind >= 1.0
+    assert again == 0
+
+
 async def test_a_replica_that_is_down_fails_reads_but_not_classify(
     primary: Cluster, replica: Cluster, mlgraph: str
 ) -> None:
@@ -216,6 +259,7 @@ async def test_a_replica_that_is_down_fails_reads_but_not_classify(
             stored, _ = await _classify(client, BEFORE, "while-down")
             history = await graphql(client, PREDICTIONS, first=10)
             found = await graphql(client, PREDICTION, id=stored[0])
+            scraped = await client.get("/metrics")
         finally:
             await asyncio.to_thread(replica.ctl, "start")
         await wait_for_replay(primary.url, replica.url)
@@ -229,6 +273,9 @@ async def test_a_replica_that_is_down_fails_reads_but_not_classify(
     assert ready.json()["checks"]["readDatabase"] == "unavailable"
     assert error_codes(history) == ["STORAGE_UNAVAILABLE"]
     assert found["data"]["prediction"]["id"] == stored[0]
+    # The scrape still answers; the lag it cannot read is NaN, not a stale or a zero value.
+    assert scraped.status_code == 200
+    assert math.isnan(_lag(scraped.text))
     assert back.json()["status"] == "ok"
     assert not error_codes(after), after
     assert sorted(e["node"]["id"] for e in after["data"]["predictions"]["edges"]) == sorted(stored)

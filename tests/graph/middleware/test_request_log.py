@@ -65,6 +65,8 @@ async def test_metrics_move_after_classify(app_client: AppClient) -> None:
         name == "mlgraph_db_pool_connections" and ("database", "replica") in labels
         for name, labels in after
     )
+    # Without a replica there is no lag to report, not a lag of 0.
+    assert not any(name == "mlgraph_db_replica_lag_seconds" for name, _ in after)
 
 
 async def test_model_errors_are_counted_by_code(app_client: AppClient) -> None:
