@@ -229,7 +229,10 @@ REGISTRY.register(_POOL)
 
 def watch_pool(engine: AsyncEngine, *, replica: AsyncEngine | None = None) -> None:
     """Report the process's pools at ``/metrics``: its engine's, and the read replica's."""
-    _POOL.engines = {"primary": engine, **({"replica": replica} if replica is not None else {})}
+    engines = {"primary": engine}
+    if replica is not None:
+        engines["replica"] = replica
+    _POOL.engines = engines
 
 
 def outcome(errors: Sequence[GraphQLError]) -> str:

@@ -28,36 +28,6 @@ _JSON = {"content-type": "application/json"}
 Refusal = Callable[[httpx.Response], bool]
 
 
-async def send_json(
-    http: httpx.AsyncClient,
-    method: str,
-    url: str | httpx.URL,
-    *,
-    body: Any = None,
-    timeout: httpx.Timeout | None = None,
-    headers: Mapping[str, str] | None = None,
-    is_refusal: Refusal | None = None,
-    detail: Callable[[httpx.Response], str] | None = None,
-) -> Any:
-    """Send one request and return its decoded JSON body, or raise a ``ModelError``.
-
-    ``headers`` are added to the client's own, e.g. ``Seldon-Model`` for a Seldon Core v2 mesh.
-    An error status is ``ModelRejectedInput`` when ``is_refusal`` says so (default: 400, 413
-    and 422), else ``ModelServerError``; ``detail`` picks the server's message out of its body.
-    """
-    answer = await exchange_json(
-        http,
-        method,
-        url,
-        body=body,
-        timeout=timeout,
-        headers=headers,
-        is_refusal=is_refusal,
-        detail=detail,
-    )
-    return answer.body
-
-
 async def exchange_json(
     http: httpx.AsyncClient,
     method: str,
@@ -69,7 +39,13 @@ async def exchange_json(
     is_refusal: Refusal | None = None,
     detail: Callable[[httpx.Response], str] | None = None,
 ) -> ModelAnswer:
-    """``send_json``, keeping the answer's bytes beside their decoded JSON."""
+    """Send one request and return its answer: the bytes beside their decoded JSON, or raise a
+    ``ModelError``.
+
+    ``headers`` are added to the client's own, e.g. ``Seldon-Model`` for a Seldon Core v2 mesh.
+    An error status is ``ModelRejectedInput`` when ``is_refusal`` says so (default: 400, 413
+    and 422), else ``ModelServerError``; ``detail`` picks the server's message out of its body.
+    """
     try:
         response = await http.request(
             method,

@@ -37,7 +37,7 @@ from mlclient import (
     V2Client,
 )
 from mlclient import v2 as v2_protocol
-from mlclient._http import send_json
+from mlclient._http import exchange_json
 from scripts.modelserver import ModelServer, free_port
 from tests.utils.api import IRIS_ROWS
 
@@ -116,7 +116,7 @@ async def test_mlserver_answers_strings_and_a_second_tensor_with_a_refusal(
     for inputs, status in (([strings], 500), ([first, second], 400)):
         async with _http() as http:  # each on its own connection: MLServer drops it after a 500
             with pytest.raises(ModelRejectedInput) as caught:
-                await send_json(
+                await exchange_json(
                     http, "POST", url, body={"inputs": inputs}, is_refusal=v2_protocol.is_refusal
                 )
         assert caught.value.status_code == status
