@@ -263,11 +263,11 @@ def create_app(
             transport = model_transport or AiohttpTransport(
                 limits=httpx.Limits(max_connections=settings.model_max_connections)
             )
+            if tracing is not None:
+                transport = tracing.traced_transport(transport)
             async with httpx.AsyncClient(
                 timeout=timeout, transport=transport, cookies=mlclient.NoCookies()
             ) as http:
-                if tracing is not None:
-                    tracing.instrument_http(http)
                 sessions = db.make_sessionmaker(engine)
                 read_sessions = db.make_sessionmaker(read_engine) if read_engine else sessions
                 writer = db.PredictionWriter(
@@ -289,6 +289,7 @@ def create_app(
                     "models": build_registry(
                         settings,
                         http,
+                        transport=transport,
                         model_call_span=tracing.model_call if tracing is not None else None,
                     ),
                     "authenticator": Authenticator(

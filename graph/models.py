@@ -156,11 +156,17 @@ class ModelRegistry:
 
 
 def build_registry(
-    settings: Settings, http: httpx.AsyncClient, *, model_call_span: ModelCallSpan | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    model_call_span: ModelCallSpan | None = None,
 ) -> ModelRegistry:
     """One client per model, all on the process's shared ``http`` pool.
 
-    ``model_call_span`` (tracing on) wraps every model request in a span linking its callers.
+    ``transport``, the one ``http`` was made with, carries the model requests past the
+    client's per-request layers (``mlclient._http.send_through``). ``model_call_span``
+    (tracing on) wraps every model request in a span linking its callers.
     """
     entries = []
     for index, config in enumerate(settings.model_list()):
@@ -177,6 +183,7 @@ def build_registry(
                 probabilities=config.probabilities,
                 timeout=timeout,
                 headers=config.headers or None,
+                transport=transport,
             )
         else:
             inner = mlclient.SeldonClient(
@@ -187,6 +194,7 @@ def build_registry(
                 class_names=config.class_names,
                 timeout=timeout,
                 health_path=config.health_path,
+                transport=transport,
             )
         resilient = ResilientClient(
             inner,

@@ -96,6 +96,8 @@ class SeldonClient:
         class_names: class names for a probability matrix returned without ``names``.
         timeout: seconds allowed for one prediction call.
         health_path: the path polled by ``ready()``.
+        transport: the transport ``http`` was made with: prediction and metadata requests go
+            through it directly (``mlclient._http.send_through``); probes go through ``http``.
     """
 
     def __init__(
@@ -108,9 +110,11 @@ class SeldonClient:
         class_names: Sequence[str] | None = None,
         timeout: float = 10.0,
         health_path: str = "/health/ping",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self._http = http
+        self._transport = transport
         base, credentials = split_credentials(base_url.rstrip("/"))
         self._base = base
         self._headers = credentials or None
@@ -155,6 +159,7 @@ class SeldonClient:
             headers=self._headers,
             is_refusal=is_refusal,
             detail=error_detail,
+            transport=self._transport,
         )
         latency_ms = (time.perf_counter() - started) * 1000
         body = answer.body
@@ -180,6 +185,7 @@ class SeldonClient:
             timeout=self._timeout,
             headers=self._headers,
             detail=error_detail,
+            transport=self._transport,
         )
 
     async def _version_from_metadata(self) -> str:

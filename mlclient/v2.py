@@ -115,6 +115,8 @@ class V2Client:
         headers: added to every request, e.g. ``{"Seldon-Model": "iris"}`` for a Seldon Core v2
             mesh.
         input_name: the input tensor's name; servers with several inputs (Triton) match on it.
+        transport: the transport ``http`` was made with: inference and metadata requests go
+            through it directly (``mlclient._http.send_through``); probes go through ``http``.
 
     The recorded version is the response's ``model_version``, else ``version``, else
     ``"unknown"``.
@@ -133,9 +135,11 @@ class V2Client:
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
         input_name: str = "input-0",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self._http = http
+        self._transport = transport
         base, credentials = split_credentials(base_url.rstrip("/"))
         self._base = base
         self._version = version
@@ -198,6 +202,7 @@ class V2Client:
             headers=self._headers,
             is_refusal=is_refusal,
             detail=error_detail,
+            transport=self._transport,
         )
         latency_ms = (time.perf_counter() - started) * 1000
         body = answer.body
@@ -224,7 +229,12 @@ class V2Client:
     async def metadata_answer(self) -> ModelAnswer:
         """The model's metadata as the server answered it (``GET /v2/models/{model}``)."""
         return await exchange_json(
-            self._http, "GET", self._model_url, timeout=self._timeout, headers=self._headers
+            self._http,
+            "GET",
+            self._model_url,
+            timeout=self._timeout,
+            headers=self._headers,
+            transport=self._transport,
         )
 
 

@@ -73,12 +73,13 @@ class Tracing:
             exclude_spans=["receive", "send"],
         )
 
-    def instrument_http(self, client: httpx.AsyncClient) -> None:
-        """Client spans for the model calls; the global propagator (W3C ``traceparent``)
-        injects the context into each request."""
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    def traced_transport(self, transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        """``transport`` with a client span per model request; the global propagator (W3C
+        ``traceparent``) injects the context into each. The transport, not the client, is
+        wrapped: the model clients send through it directly (mlclient._http.send_through)."""
+        from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
-        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider)
+        return AsyncOpenTelemetryTransport(transport, tracer_provider=self.provider)
 
     @contextmanager
     def model_call(

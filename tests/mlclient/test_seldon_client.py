@@ -115,11 +115,19 @@ def _answering(status: int, content: bytes) -> Callable[[httpx.Request], httpx.R
         ),
     ],
 )
+@pytest.mark.parametrize("direct", [False, True], ids=["client", "transport"])
 async def test_faults_become_typed_errors(
-    handler: Callable[[httpx.Request], httpx.Response], expected: type[ModelError]
+    handler: Callable[[httpx.Request], httpx.Response], expected: type[ModelError], direct: bool
 ) -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        client = SeldonClient(http, name="iris", base_url="http://model", version="v1")
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = SeldonClient(
+            http,
+            name="iris",
+            base_url="http://model",
+            version="v1",
+            transport=transport if direct else None,
+        )
         with pytest.raises(expected):
             await client.predict(IRIS_ROWS)
 

@@ -314,11 +314,19 @@ def _outputs(*outputs: dict[str, Any]) -> bytes:
         ),
     ],
 )
+@pytest.mark.parametrize("direct", [False, True], ids=["client", "transport"])
 async def test_faults_become_typed_errors(
-    handler: Callable[[httpx.Request], httpx.Response], expected: type[ModelError]
+    handler: Callable[[httpx.Request], httpx.Response], expected: type[ModelError], direct: bool
 ) -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        client = V2Client(http, name="iris", base_url="http://model", probabilities=True)
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = V2Client(
+            http,
+            name="iris",
+            base_url="http://model",
+            probabilities=True,
+            transport=transport if direct else None,
+        )
         with pytest.raises(expected):
             await client.predict(IRIS_ROWS)
 
