@@ -95,10 +95,10 @@ async def send_through(
     """The request ``http.request`` would send, sent by ``transport`` itself, read and closed.
 
     The client's layers around its transport (auth and redirect flows, event hooks, cookie
-    jar, the bound response stream) are for features mlgraph's model client never turns on,
-    and cost about a sixth of a model request's CPU in the client (bench/RESULTS.md). The
-    client's headers and timeout still apply. Tracing wraps the transport itself
-    (graph/middleware/tracing.py), so both ways are traced.
+    jar, the bound response stream) serve features mlgraph's model clients never turn on;
+    skipping them took 7 % of a lone classify call's instructions and 3 % at 16 clients
+    (bench/instructions.py, bench/RESULTS.md). The client's headers and timeout still apply.
+    Tracing wraps the transport itself (graph/middleware/tracing.py): both ways are traced.
     """
     merged = http.headers.copy()
     if headers:
