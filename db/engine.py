@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = [
+    "CONNECTION_LOST_SQLSTATES",
     "STORAGE_ERRORS",
     "Sessions",
     "driver_options",
@@ -39,7 +40,7 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 # SQLSTATE classes of a connection the server ended or refused: 08 (connection exception) and
 # 57P (shutdown, "the database system is starting up", ...). asyncpg's errors for these reach
 # SQLAlchemy as a plain DBAPIError, which no caller would take for "the database is down".
-_CONNECTION_LOST = ("08", "57P")
+CONNECTION_LOST_SQLSTATES = ("08", "57P")
 
 
 def make_engine(
@@ -117,7 +118,7 @@ async def ping(engine: AsyncEngine) -> bool:
 def _connection_lost(context: ExceptionContext) -> BaseException | None:
     """Raise a lost or refused connection as ``OperationalError`` and drop it from the pool."""
     sqlstate = getattr(context.original_exception, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_LOST):
+    if isinstance(sqlstate, str) and sqlstate.startswith(CONNECTION_LOST_SQLSTATES):
         context.is_disconnect = True
     if isinstance(context.original_exception.__cause__, asyncpg.InternalClientError):
         # The driver's protocol is out of step with the server (seen while PostgreSQL shuts

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from db.engine import CONNECTION_LOST_SQLSTATES
 from db.features import Columns, SchemaCollision, distinct_schemas
 from db.notify import CHANNEL, notice_chunks
 from db.predictions import NewCall, StoredPrediction
@@ -101,8 +102,6 @@ INSERT_SCHEMAS = (
 )
 SELECT_SCHEMAS = "SELECT id, model_name, features FROM feature_schemas WHERE id = ANY($1::int8[])"
 
-# SQLSTATE classes of a connection the server ended or refused (as in db.engine).
-_CONNECTION_LOST = ("08", "57P")
 # What errors name as the failed statement.
 _STATEMENTS = "INSERT INTO predictions ... (a batch of classify calls)"
 _CONNECT = "connect (for a batch of classify calls)"
@@ -304,7 +303,7 @@ class _Alchemy(_Statements):
 def _is_connection_lost(error: BaseException, driver: Any | None) -> bool:
     # As SQLAlchemy's asyncpg dialect (a closed connection) and db.engine (SQLSTATE) decide.
     sqlstate = getattr(error, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_LOST):
+    if isinstance(sqlstate, str) and sqlstate.startswith(CONNECTION_LOST_SQLSTATES):
         return True
     if isinstance(error, asyncpg.InternalClientError):
         # The protocol is out of step with the server (a statement cut off while PostgreSQL
