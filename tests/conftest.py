@@ -30,6 +30,7 @@ from graph.settings import Settings
 from scripts.modelserver import ModelServer, start_mlserver, start_seldon
 from tests.utils.migrations import migrate
 from tests.utils.pgbouncer import PgBouncer, start_pgbouncer
+from tests.utils.postgres import autocommit
 
 POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -63,15 +64,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # --- databases -------------------------------------------------------------------------------
 
 
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def postgres_databases() -> Iterator[Callable[[], str]]:
     """Makes empty PostgreSQL databases on the test server; drops them all at the end."""
@@ -80,7 +72,7 @@ def postgres_databases() -> Iterator[Callable[[], str]]:
     def make() -> str:
         name = f"mlgraph_test_{uuid.uuid4().hex[:12]}"
         try:
-            asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+            asyncio.run(autocommit(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
         except (OSError, ConnectionError) as exc:
             pytest.fail(
                 f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc!r}). Start it "
@@ -92,7 +84,7 @@ def postgres_databases() -> Iterator[Callable[[], str]]:
 
     yield make
     for name in made:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(autocommit(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -20,13 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.graph.test_live import SUBSCRIBE, events, ids
 from tests.utils.api import CLASSIFY, PREDICTIONS, error_codes, graphql
 from tests.utils.migrations import migrate
-from tests.utils.postgres import Cluster, replica_of, throwaway_cluster, wait_for_replay
+from tests.utils.postgres import Cluster, autocommit, replica_of, throwaway_cluster, wait_for_replay
 from tests.utils.reads import read_all, window
 from tests.utils.serve import (
     LiveClient,
@@ -74,19 +72,10 @@ def mlgraph(primary: Cluster, replica: Cluster, tmp_path: Path) -> Iterator[str]
         yield base
 
 
-async def _execute(url: str, statement: str) -> object:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            return await connection.scalar(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def _pause_replay(replica: Cluster) -> None:
-    await _execute(replica.url, "SELECT pg_wal_replay_pause()")
+    await autocommit(replica.url, "SELECT pg_wal_replay_pause()")
     for _ in range(600):
-        if await _execute(replica.url, "SELECT pg_get_wal_replay_pause_state()") == "paused":
+        if await autocommit(replica.url, "SELECT pg_get_wal_replay_pause_state()") == "paused":
             return
         await asyncio.sleep(0.05)
     pytest.fail("the replica's replay never paused")
@@ -161,7 +150,7 @@ async def test_monitoring_reads_the_replica_and_fresh_rows_come_from_the_primary
         recorded = await graphql(client, RECORD, requestId="during", labels=["a", "b", "c"])
         ready = await client.get("/readyz")
 
-        await _execute(replica.url, "SELECT pg_wal_replay_resume()")
+        await autocommit(replica.url, "SELECT pg_wal_replay_resume()")
         await wait_for_replay(primary.url, replica.url)
         current = await read_all(client)
 
@@ -241,7 +230,7 @@ async def test_the_replay_lag_is_exported_while_replay_waits_and_zero_once_caugh
         await _classify(client, DURING, "lag-during")  # committed on the primary only
         await asyncio.sleep(1.5)
         behind = _lag((await client.get("/metrics")).text)
-        await _execute(replica.url, "SELECT pg_wal_replay_resume()")
+        await autocommit(replica.url, "SELECT pg_wal_replay_resume()")
         await wait_for_replay(primary.url, replica.url)
         again = await _settled_lag(client)
     assert caught_up == 0

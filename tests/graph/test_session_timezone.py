@@ -19,13 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.partitions import month_start, partition_name
 from tests.conftest import AppClient
 from tests.utils.api import graphql
 from tests.utils.builders import create_random_prediction
 from tests.utils.migrations import migrate
+from tests.utils.postgres import autocommit
 from tests.utils.serve import LiveClient, serve_mlgraph, stub_model, wait_for_metric
 
 ZONE = "Pacific/Kiritimati"
@@ -49,7 +50,7 @@ def zoned_database(postgres_databases: Callable[[], str]) -> str:
     """A migrated database whose sessions' TimeZone is ``ZONE``, migrations' included."""
     url = postgres_databases()
     name = make_url(url).database
-    asyncio.run(_execute(url, f"ALTER DATABASE \"{name}\" SET timezone TO '{ZONE}'"))
+    asyncio.run(autocommit(url, f"ALTER DATABASE \"{name}\" SET timezone TO '{ZONE}'"))
     migrate(url, "head")
     return url
 
@@ -58,16 +59,7 @@ def zoned_database(postgres_databases: Callable[[], str]) -> str:
 def database_url(zoned_database: str) -> Iterator[str]:
     # Overrides conftest's: app_client and session open this database instead.
     yield zoned_database
-    asyncio.run(_execute(zoned_database, "TRUNCATE predictions, classify_requests CASCADE"))
-
-
-async def _execute(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+    asyncio.run(autocommit(zoned_database, "TRUNCATE predictions, classify_requests CASCADE"))
 
 
 async def test_sessions_are_really_in_the_zone(session: AsyncSession) -> None:

@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from scripts.modelserver import free_port
 
-__all__ = ["Cluster", "postgres_bin", "replica_of", "throwaway_cluster", "wait_for_replay"]
+__all__ = [
+    "Cluster",
+    "autocommit",
+    "postgres_bin",
+    "replica_of",
+    "throwaway_cluster",
+    "wait_for_replay",
+]
 
 PG_ROOT = Path("/usr/lib/postgresql")
 
@@ -125,6 +132,18 @@ def replica_of(primary: Cluster) -> Iterator[Cluster]:
         if started:
             replica.ctl("stop", "-m", "immediate")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def autocommit(url: str, statement: str) -> object:
+    """Run one statement outside a transaction (as CREATE DATABASE needs, and a replica's
+    recovery functions); its first value, if it returns rows."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
 
 
 async def _scalar(url: str, query: str) -> object:
