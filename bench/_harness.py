@@ -486,6 +486,20 @@ def scrape_metrics(base_url: str) -> dict[str, float]:
     return totals
 
 
+def requests_per_worker(log: Path, offset: int) -> list[int]:
+    """How many requests each worker of ``mlgraph serve`` logged after byte ``offset`` of its
+    log, most first: the JSON request lines carry the worker's pid (at level info; none at
+    warning). With several workers it shows how evenly they shared the connections."""
+    counts: dict[int, int] = {}
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            if b'"logger":"mlgraph.request"' in line:
+                pid = json.loads(line)["pid"]
+                counts[pid] = counts.get(pid, 0) + 1
+    return sorted(counts.values(), reverse=True)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation, like numpy's default."""
     if len(values) == 1:

@@ -34,6 +34,7 @@ from _harness import (
     fresh_database,
     machine,
     need_wrk,
+    requests_per_worker,
     scrape_metrics,
     settled_count,
     start_mlgraph,
@@ -173,6 +174,7 @@ def main() -> int:
                         before = settled_count(name, table_name) if table_name else 0
                         counted = target in tables and target != "seed"
                         counts = scrape_metrics(servers[target].url) if counted else {}
+                        logged = servers[target].log.stat().st_size
                         run = wrk(target, url(target), concurrency=level,
                                   duration=args.duration, body=body(target),
                                   bad_mark=mark(target))  # fmt: skip
@@ -185,6 +187,9 @@ def main() -> int:
                                 key: after.get(name, 0.0) - counts.get(name, 0.0)
                                 for key, name in BATCHING.items()
                             }
+                            run.extra["per_worker"] = requests_per_worker(
+                                servers[target].log, logged
+                            )
                         runs.append(run)
                         _print_run(round_index, run)
                         if target == "seed" and run.ok == 0:
@@ -231,6 +236,8 @@ def _print_run(round_index: int, run: Run) -> None:
             f"\n    rows per model request {extra['model_rows'] / extra['model_requests']:.2f}, "
             f"calls per commit {extra['stored_calls'] / max(extra['commits'], 1):.2f}"
         )
+        if len(extra.get("per_worker", ())) > 1:
+            line += ", requests per worker " + " / ".join(map(str, extra["per_worker"]))
     print(line, flush=True)
 
 
