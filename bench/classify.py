@@ -11,6 +11,12 @@ sent must have stored exactly one row (acknowledged ones plus those in flight wh
 
 ``--variant NAME=MODULE:FACTORY`` adds mlgraph built by a factory in bench/ (see _levers.py) as
 one more target of the same interleaved run, to measure a lever before anyone changes graph/.
+
+``--pods N`` adds target "pods": N ``mlgraph serve`` processes of one worker each on the same
+database and model, as N pods behind a Kubernetes Service; each gets its own wrk with an equal
+share of the connections, all at once (levels below N skip it). Its requests are the sum, its
+percentiles the slowest pod's. Several uvicorn workers share connections as the kernel hands
+them out, often unevenly (bench/RESULTS.md); a Service spreads them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from _harness import (
     BODIES,
@@ -85,6 +93,10 @@ def main() -> int:
         help="a setting for one variant only; a variant may be NAME=serve (plain mlgraph serve)",
     )  # fmt: skip
     parser.add_argument(
+        "--pods", type=int, default=0, metavar="N",
+        help="also run N one-worker mlgraph processes as target 'pods', connections split evenly",
+    )  # fmt: skip
+    parser.add_argument(
         "--mlgraph-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra MLGRAPH_* settings for mlgraph, e.g. MLGRAPH_LOG_LEVEL=warning",
     )  # fmt: skip
@@ -101,10 +113,13 @@ def main() -> int:
         variant, setting = item.split(":", 1)
         key, value = setting.split("=", 1)
         variant_env[variant][key] = value
-    targets = [*BASE, *variants, *(["before"] if args.baseline else [])]
+    targets = [
+        *BASE, *variants, *(["before"] if args.baseline else []), *(["pods"] if args.pods else [])
+    ]  # fmt: skip
     for name in variants:
         LABELS[name] = f"b' {name}"
     LABELS["before"] = f"b0 {args.baseline}"
+    LABELS["pods"] = f"b {args.pods} pods"
     tables = {t: "predictions" for t in targets if t not in ("direct", "seed")}
     tables["seed"] = "seed_predictions"
 
@@ -130,6 +145,7 @@ def main() -> int:
         print()
         workdir = Path(tmp)
         servers: dict[str, Server] = {}
+        pods: list[Server] = []
         try:
             servers["direct"] = model = start_model(workdir, args.model_threads, args.model)
             db_url = asyncpg_url(name)
@@ -144,10 +160,14 @@ def main() -> int:
                 servers["before"] = start_mlgraph(
                     workdir, db_url, model.url, extra_env, name="before", source=baseline[1]
                 )
+            for index in range(args.pods):
+                pods.append(
+                    start_mlgraph(workdir, db_url, model.url, extra_env, name=f"pod{index + 1}")
+                )
             paths = {"direct": protocol["path"], "seed": "/classify"}
 
-            def url(target: str) -> str:
-                return servers[target].url + paths.get(target, "/graphql")
+            def fleet(target: str) -> list[Server]:
+                return pods if target == "pods" else [servers[target]]
 
             def body(target: str) -> str:
                 if target == "direct":
@@ -162,34 +182,40 @@ def main() -> int:
                         duration=min(5, args.duration), method="GET")  # fmt: skip
             print(f"load generator check: wrk drives mlgraph /healthz at {floor.rps:.0f} req/s")
             for target in targets:
-                wrk(target, url(target), concurrency=8, duration=args.warmup,
-                    body=body(target), bad_mark=mark(target))  # fmt: skip
+                for server in fleet(target):
+                    wrk(target, server.url + paths.get(target, "/graphql"), concurrency=8,
+                        duration=args.warmup, body=body(target), bad_mark=mark(target))  # fmt: skip
             time.sleep(2)  # let the warm-up's in-flight rows land before counting
 
             for round_index in range(args.rounds):
                 for level in levels:
                     shift = (round_index + levels.index(level)) % len(targets)
                     for target in targets[shift:] + targets[:shift]:
+                        if level < len(fleet(target)):
+                            continue
                         table_name = tables.get(target)
                         before = settled_count(name, table_name) if table_name else 0
                         counted = target in tables and target != "seed"
-                        counts = scrape_metrics(servers[target].url) if counted else {}
-                        logged = servers[target].log.stat().st_size
-                        run = wrk(target, url(target), concurrency=level,
-                                  duration=args.duration, body=body(target),
-                                  bad_mark=mark(target))  # fmt: skip
+                        counts = _scrape(fleet(target)) if counted else {}
+                        logged = [server.log.stat().st_size for server in fleet(target)]
+                        run = _load(target, [s.url + paths.get(target, "/graphql")
+                                             for s in fleet(target)],
+                                    concurrency=level, duration=args.duration,
+                                    body=body(target), bad_mark=mark(target))  # fmt: skip
                         if table_name:
                             stored = settled_count(name, table_name) - before
                             run.extra = {"stored": stored, "in_flight": run.sent - run.ok}
                         if counted:
-                            after = scrape_metrics(servers[target].url)
+                            after = _scrape(fleet(target))
                             run.extra |= {
                                 key: after.get(name, 0.0) - counts.get(name, 0.0)
                                 for key, name in BATCHING.items()
                             }
-                            run.extra["per_worker"] = requests_per_worker(
-                                servers[target].log, logged
-                            )
+                            run.extra["per_worker"] = sorted(
+                                (n for s, at in zip(fleet(target), logged, strict=True)
+                                 for n in requests_per_worker(s.log, at)),
+                                reverse=True,
+                            )  # fmt: skip
                         runs.append(run)
                         _print_run(round_index, run)
                         if target == "seed" and run.ok == 0:
@@ -203,7 +229,7 @@ def main() -> int:
                                 workdir, name, model.url, protocol["seed_env"]
                             )
         finally:
-            for server in reversed(servers.values()):
+            for server in [*reversed(servers.values()), *pods]:
                 server.stop()
 
     print()
@@ -211,6 +237,37 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ | {"rps": r.rps} for r in runs], indent=1))
     return 0 if all(_consistent(r) for r in runs if r.target != "seed" or r.ok) else 1
+
+
+def _load(target: str, urls: list[str], *, concurrency: int, **options: Any) -> Run:
+    """wrk against ``urls`` at once, ``concurrency`` split evenly (a remainder is not sent): one
+    run, requests summed, percentiles the slowest's (wrk gives no merged distribution)."""
+    if len(urls) == 1:
+        return wrk(target, urls[0], concurrency=concurrency, **options)
+    share = concurrency // len(urls)
+    with ThreadPoolExecutor(len(urls)) as pool:
+        parts = list(pool.map(lambda u: wrk(target, u, concurrency=share, **options), urls))
+    return Run(
+        target=target,
+        concurrency=concurrency,
+        requests=sum(p.requests for p in parts),
+        seconds=max(p.seconds for p in parts),
+        sent=sum(p.sent for p in parts),
+        ok=sum(p.ok for p in parts),
+        bad=sum(p.bad for p in parts),
+        socket_errors=sum(p.socket_errors for p in parts),
+        p50_ms=max(p.p50_ms for p in parts),
+        p95_ms=max(p.p95_ms for p in parts),
+        p99_ms=max(p.p99_ms for p in parts),
+    )
+
+
+def _scrape(servers: list[Server]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for server in servers:
+        for key, value in scrape_metrics(server.url).items():
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
 
 
 def _consistent(run: Run) -> bool:
