@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import SQLModel
 
 import db
@@ -120,16 +119,7 @@ def database_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -
     url: str = request.getfixturevalue("migrated_postgres")
     yield url
     tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
-    asyncio.run(_truncate(url, tables))
-
-
-async def _truncate(url: str, tables: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables}"))
-    finally:
-        await engine.dispose()
+    asyncio.run(autocommit(url, f"TRUNCATE {tables}"))
 
 
 @pytest.fixture

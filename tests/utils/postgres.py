@@ -146,21 +146,12 @@ async def autocommit(url: str, statement: str) -> object:
         await engine.dispose()
 
 
-async def _scalar(url: str, query: str) -> object:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return await connection.scalar(text(query))
-    finally:
-        await engine.dispose()
-
-
 async def wait_for_replay(primary_url: str, replica_url: str) -> None:
     """Until the replica has replayed everything the primary had written when called."""
-    position = await _scalar(primary_url, "SELECT pg_current_wal_lsn()::text")
+    position = await autocommit(primary_url, "SELECT pg_current_wal_lsn()::text")
     query = f"SELECT pg_last_wal_replay_lsn() >= '{position}'::pg_lsn"
     for _ in range(600):
-        if await _scalar(replica_url, query):
+        if await autocommit(replica_url, query):
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"the replica never replayed up to {position}")
