@@ -10,7 +10,6 @@ Pacific/Kiritimati, UTC+14, so that each local date differs from the UTC one for
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.partitions import month_start, partition_name
+from scripts.modelserver import ModelServer
 from tests.conftest import AppClient
 from tests.utils.api import graphql
 from tests.utils.builders import create_random_prediction
 from tests.utils.migrations import migrate
 from tests.utils.postgres import autocommit
-from tests.utils.serve import LiveClient, serve_mlgraph, stub_model, wait_for_metric
+from tests.utils.serve import LiveClient, serve_mlgraph, wait_for_metric
 
 ZONE = "Pacific/Kiritimati"
 
@@ -98,19 +98,20 @@ async def test_partitions_buckets_and_history_stay_in_utc(
     }
 
 
-async def test_live_notices_carry_utc_times(zoned_database: str, tmp_path: Path) -> None:
+async def test_live_notices_carry_utc_times(
+    zoned_database: str, model_server: ModelServer, tmp_path: Path
+) -> None:
     # The notice's time is printed by PostgreSQL in the session's zone (db.pg_writes).
-    with stub_model() as model_url:
-        models = json.dumps([{"name": "iris", "url": model_url, "version": "v1"}])
-        with serve_mlgraph(zoned_database, tmp_path / "serve.log", MLGRAPH_MODELS=models) as base:
-            async with httpx.AsyncClient(base_url=base) as client, LiveClient(base) as live:
-                await live.subscribe("all", SUBSCRIBE)
-                await wait_for_metric(client, "mlgraph_live_subscribers", 1)
-                response = await client.post(
-                    "/graphql", json={"query": CLASSIFY, "variables": {"rows": [[4.0, 3, 1, 0]]}}
-                )
-                [answered] = response.json()["data"]["classify"]["predictions"]
-                message = await live.receive()
+    log = tmp_path / "serve.log"
+    with serve_mlgraph(zoned_database, log, MLGRAPH_MODEL_URL=model_server.url) as base:
+        async with httpx.AsyncClient(base_url=base) as client, LiveClient(base) as live:
+            await live.subscribe("all", SUBSCRIBE)
+            await wait_for_metric(client, "mlgraph_live_subscribers", 1)
+            response = await client.post(
+                "/graphql", json={"query": CLASSIFY, "variables": {"rows": [[4.0, 3, 1, 0]]}}
+            )
+            [answered] = response.json()["data"]["classify"]["predictions"]
+            message = await live.receive()
     sent = message["payload"]["data"]["predictionAdded"]["prediction"]
     assert sent == answered
     created = datetime.fromisoformat(answered["createdAt"])
