@@ -169,6 +169,9 @@ def main() -> int:
             def fleet(target: str) -> list[Server]:
                 return pods if target == "pods" else [servers[target]]
 
+            def urls(target: str) -> list[str]:
+                return [s.url + paths.get(target, "/graphql") for s in fleet(target)]
+
             def body(target: str) -> str:
                 if target == "direct":
                     return str(protocol["body"])
@@ -182,9 +185,9 @@ def main() -> int:
                         duration=min(5, args.duration), method="GET")  # fmt: skip
             print(f"load generator check: wrk drives mlgraph /healthz at {floor.rps:.0f} req/s")
             for target in targets:
-                for server in fleet(target):
-                    wrk(target, server.url + paths.get(target, "/graphql"), concurrency=8,
-                        duration=args.warmup, body=body(target), bad_mark=mark(target))  # fmt: skip
+                for target_url in urls(target):
+                    wrk(target, target_url, concurrency=8, duration=args.warmup,
+                        body=body(target), bad_mark=mark(target))  # fmt: skip
             time.sleep(2)  # let the warm-up's in-flight rows land before counting
 
             for round_index in range(args.rounds):
@@ -198,10 +201,9 @@ def main() -> int:
                         counted = target in tables and target != "seed"
                         counts = _scrape(fleet(target)) if counted else {}
                         logged = [server.log.stat().st_size for server in fleet(target)]
-                        run = _load(target, [s.url + paths.get(target, "/graphql")
-                                             for s in fleet(target)],
-                                    concurrency=level, duration=args.duration,
-                                    body=body(target), bad_mark=mark(target))  # fmt: skip
+                        run = _load(target, urls(target), concurrency=level,
+                                    duration=args.duration, body=body(target),
+                                    bad_mark=mark(target))  # fmt: skip
                         if table_name:
                             stored = settled_count(name, table_name) - before
                             run.extra = {"stored": stored, "in_flight": run.sent - run.ok}
