@@ -17,11 +17,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from graph.cli._cpus import available_cpus
 from graph.cli._database import read_schema
+from graph.cli._workers import SocketPerWorker, bind_per_worker, spreads_connections
 from graph.middleware.request_log import logging_config
 from graph.migrations import alembic_config
 from graph.settings import Settings
@@ -33,6 +35,7 @@ logger = logging.getLogger("mlgraph.serve")
 
 def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     logging.config.dictConfig(logging_config(settings.log_level))
     if _is_sqlite_file(settings.database_url):
@@ -47,21 +50,40 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         "" if _is_sqlite(settings.database_url) else f"; up to {connections} database connections",
         extra={"fields": {"workers": count, "database_connections": connections}},
     )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "workers": count,
+        "log_level": settings.log_level,
+        "log_config": logging_config(settings.log_level),
+        # In-flight requests (their commits included) get this long after SIGTERM; keep it
+        # under the pod's terminationGracePeriodSeconds.
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
+        # The process runs behind a Kubernetes Service or a proxy that sets these headers.
+        "proxy_headers": True,
+    }
     with _metrics_across(count):
-        uvicorn.run(
-            "graph.app:serve_app",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=count,
-            log_level=settings.log_level,
-            log_config=logging_config(settings.log_level),
-            # In-flight requests (their commits included) get this long after SIGTERM; keep it
-            # under the pod's terminationGracePeriodSeconds.
-            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-            # The process runs behind a Kubernetes Service or a proxy that sets these headers.
-            proxy_headers=True,
+        if count == 1 or not spreads_connections():
+            uvicorn.run("graph.app:serve_app", **options)
+            return 0
+        config = uvicorn.Config("graph.app:serve_app", **options)
+        try:
+            sockets = bind_per_worker(config.host, config.port, count)
+        except OSError as error:
+            logger.error("cannot listen on %s:%d: %s", config.host, config.port, error)
+            return STARTUP_FAILURE
+        logger.info(
+            "listening on http://%s:%d with a socket per worker (SO_REUSEPORT): the kernel "
+            "spreads new connections across the workers",
+            config.host,
+            sockets[0].getsockname()[1],
         )
+        try:
+            SocketPerWorker(config, sockets).run()
+        finally:
+            for sock in sockets:
+                sock.close()
     return 0
 
 
