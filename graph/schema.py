@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graph.completion import PlainCompletion
 from graph.middleware.limits import DocumentLimits, document_limits
 from graph.operation import OperationHooks
 from graph.resolvers.actuals import ActualMutations, PerformanceQueries
@@ -64,4 +65,5 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=PlainCompletion,
     )
