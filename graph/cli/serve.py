@@ -92,8 +92,9 @@ def worker_count(settings: Settings) -> int:
     (its affinity and cgroup quota: a Kubernetes CPU limit of 1 gives one), one on SQLite.
 
     Measured on 2 cores shared with the model server and PostgreSQL (bench/RESULTS.md), two
-    workers answered about 6 % more classify calls at 32 clients than one, and the same at one
-    client: a process runs its Python on one core, however many the machine has.
+    workers, each on a socket of its own (graph/cli/_workers.py), answered 16 % more classify
+    calls at 32 clients than one, and about the same at one client: a process runs its Python on
+    one core, however many the machine has.
     """
     if settings.workers != "auto":
         return settings.workers
