@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -82,9 +84,9 @@ def _wait_for_workers(server: Mlgraph, started: int) -> None:
     pytest.fail("the workers did not start:\n" + server.log.read_text())
 
 
-def test_each_worker_has_a_socket_and_connections_opened_together_are_spread(
-    dialect: str, database_url: str, tmp_path: Path
-) -> None:
+@contextmanager
+def _two_workers(database_url: str, tmp_path: Path) -> Iterator[tuple[Mlgraph, int]]:
+    """``mlgraph serve`` with two workers, both started; yields it and its port."""
     with (
         stub_model() as model_url,
         run_mlgraph(
@@ -93,14 +95,21 @@ def test_each_worker_has_a_socket_and_connections_opened_together_are_spread(
         ) as server,
     ):  # fmt: skip
         _wait_for_workers(server, 2)
-        port = int(server.url.rsplit(":", 1)[1])
+        yield server, int(server.url.rsplit(":", 1)[1])
+
+
+def test_each_worker_has_a_socket_and_connections_opened_together_are_spread(
+    dialect: str, database_url: str, tmp_path: Path
+) -> None:
+    with _two_workers(database_url, tmp_path) as (server, port):
         assert _listening_sockets(port) == 2
         workers = _worker_pids(server)
         shares = _bursts(server, 5)
     assert len(workers) == 2, workers
     for share in shares:
         # The kernel hashes each connection to a socket: a split worse than 16 of 64 comes
-        # about once in 10^4 bursts. One socket shared by both often gave one worker all 64.
+        # about once in 10^4 bursts. One socket shared by both gave one worker all 64 in one
+        # burst of eight.
         assert set(share) == workers, shares
         assert min(share.values()) >= BURST // 4, shares
 
@@ -108,15 +117,7 @@ def test_each_worker_has_a_socket_and_connections_opened_together_are_spread(
 def test_a_worker_that_dies_is_replaced_on_its_socket(
     dialect: str, database_url: str, tmp_path: Path
 ) -> None:
-    with (
-        stub_model() as model_url,
-        run_mlgraph(
-            database_url, tmp_path / "serve.log", MLGRAPH_MODEL_URL=model_url,
-            MLGRAPH_WORKERS="2", MLGRAPH_LOG_LEVEL="info",
-        ) as server,
-    ):  # fmt: skip
-        _wait_for_workers(server, 2)
-        port = int(server.url.rsplit(":", 1)[1])
+    with _two_workers(database_url, tmp_path) as (server, port):
         first = _worker_pids(server)
         killed = min(first)
         os.kill(killed, signal.SIGKILL)
@@ -135,13 +136,7 @@ def test_a_worker_that_dies_is_replaced_on_its_socket(
 def test_a_second_server_on_the_same_port_is_refused_in_one_line(
     dialect: str, database_url: str, tmp_path: Path
 ) -> None:
-    with (
-        stub_model() as model_url,
-        run_mlgraph(
-            database_url, tmp_path / "serve.log", MLGRAPH_MODEL_URL=model_url,
-            MLGRAPH_WORKERS="2",
-        ) as server,
-    ):  # fmt: skip
+    with _two_workers(database_url, tmp_path) as (server, port):
         second = subprocess.run(
             [str(Path(sys.executable).parent / "mlgraph"), "serve"],
             env={**server.environment, "MLGRAPH_LOG_LEVEL": "info"},
@@ -150,8 +145,7 @@ def test_a_second_server_on_the_same_port_is_refused_in_one_line(
             timeout=60,
             check=False,
         )
-        # The first still answers every call: the second never joined its sockets.
-        port = int(server.url.rsplit(":", 1)[1])
+        # The first keeps both its sockets: the second never joined them.
         assert _listening_sockets(port) == 2
     assert second.returncode == 3, second.stderr
     errors = [
