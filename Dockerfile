@@ -88,5 +88,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 
 # Serves only: PostgreSQL's migrations are a separate step (`mlgraph migrate`, the Kubernetes
 # migration Job), so several replicas starting at once never race on the schema. Worker processes per
-# container come from MLGRAPH_WORKERS (default 1; on Kubernetes scale with replicas instead).
+# container come from MLGRAPH_WORKERS (default auto: one per CPU the container may use, each on
+# a socket of its own; the Kubernetes ConfigMap sets 1 and scales with replicas instead).
 CMD ["mlgraph", "serve"]
