@@ -62,6 +62,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
         # The process runs behind a Kubernetes Service or a proxy that sets these headers.
         "proxy_headers": True,
+        # RequestLog writes each request's line; uvicorn's access log wrote a second one.
+        "access_log": False,
     }
     with _metrics_across(count):
         if count == 1 or not spreads_connections():

@@ -70,10 +70,12 @@ class JsonFormatter(logging.Formatter):
 def logging_config(level: str) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for uvicorn: JSON everywhere, one line per request.
 
-    uvicorn's access log and httpx's line per model call ("HTTP Request: POST ...") are held
-    at warning: ``RequestLog`` writes a better line for the first, the model's outcome is in
-    that line and the metrics for the second, and httpx's line, written at info for every call
-    to the model, cost 2.4 % of the instructions of a lone classify call (bench/RESULTS.md).
+    httpx's line per model call ("HTTP Request: POST ...") is held at warning: the model's
+    outcome is in the request's line and the metrics, and httpx's line, written at info for
+    every call to the model, cost 2.4 % of the instructions of a lone classify call
+    (bench/RESULTS.md). uvicorn's access log is switched off where uvicorn is configured
+    (``mlgraph serve``: ``access_log=False``), since ``RequestLog`` writes a better line: a level
+    set here would not hold, as uvicorn sets its loggers to its own ``log_level`` afterwards.
     """
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     return {
@@ -84,7 +86,6 @@ def logging_config(level: str) -> dict[str, Any]:
         "root": {"handlers": ["default"], "level": level.upper()},
         "loggers": {
             "uvicorn": {"level": level.upper()},
-            "uvicorn.access": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
         },
     }

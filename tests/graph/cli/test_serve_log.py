@@ -40,6 +40,8 @@ def test_one_line_per_classify_and_none_per_model_call(
     assert all(isinstance(e["pid"], int) and e["pid"] > 0 for e in entries), entries
     classify = [e for e in entries if e.get("path") == "/graphql"]
     assert [(e["operation"], e["status"]) for e in classify] == [("Classify", 200)] * 3
+    # uvicorn's access log would say each request again, in a line of its own.
+    assert [e for e in entries if e["logger"].startswith("uvicorn.access")] == []
     # The three model calls wrote nothing of their own (httpx logs each request at info).
     assert [e for e in entries if e["logger"].startswith(("httpx", "httpcore"))] == []
     assert all("HTTP Request" not in e["message"] for e in entries)
