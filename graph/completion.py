@@ -31,7 +31,6 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLSchema,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList
@@ -65,7 +64,7 @@ class PlainCompletion(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         if self.middleware_manager is None or not self.middleware_manager.middlewares:
-            plan = _plan(self.schema, return_type, [d.node for d in field_details_list])
+            plan = _plan(return_type, [d.node for d in field_details_list])
             if plan is not None and all(
                 d.defer_usage is None and d.fragment_variable_values is None
                 for d in field_details_list
@@ -91,20 +90,18 @@ class _Plan:
         return {key: complete(read(source)) for key, read, complete in self.fields}
 
 
-def _plan(schema: GraphQLSchema, type_: GraphQLObjectType, nodes: list[FieldNode]) -> _Plan | None:
+def _plan(type_: GraphQLObjectType, nodes: list[FieldNode]) -> _Plan | None:
     key = (type_, tuple(map(id, nodes)))
     cached = _PLANS.get(key)
     if cached is None:
-        cached = (nodes, _make_plan(schema, type_, nodes))  # may keep plans of its own
+        cached = (nodes, _make_plan(type_, nodes))  # may keep plans of its own
         if len(_PLANS) >= _MAX_PLANS:
             del _PLANS[next(iter(_PLANS))]
         _PLANS[key] = cached
     return cached[1]
 
 
-def _make_plan(
-    schema: GraphQLSchema, type_: GraphQLObjectType, nodes: list[FieldNode]
-) -> _Plan | None:
+def _make_plan(type_: GraphQLObjectType, nodes: list[FieldNode]) -> _Plan | None:
     if type_.is_type_of is not None:  # an object behind an interface: graphql-core checks it
         return None
     grouped: dict[str, list[FieldNode]] = {}
@@ -127,7 +124,7 @@ def _make_plan(
         field = type_.fields.get(name)
         if field is None or not _is_plain(field, selections):
             return None
-        complete = _completion(schema, field.type, selections)
+        complete = _completion(field.type, selections)
         if complete is None:
             return None
         fields.append((key, _reader(field), complete))
@@ -147,19 +144,17 @@ def _reader(field: GraphQLField) -> Complete:
     return lambda source: resolve(source, None)
 
 
-def _completion(
-    schema: GraphQLSchema, type_: GraphQLOutputType, selections: list[FieldNode]
-) -> Complete | None:
+def _completion(type_: GraphQLOutputType, selections: list[FieldNode]) -> Complete | None:
     if isinstance(type_, GraphQLNonNull):
-        inner = _completion(schema, type_.of_type, selections)
+        inner = _completion(type_.of_type, selections)
         return None if inner is None else _non_null(inner)
     if isinstance(type_, GraphQLList):
-        inner = _completion(schema, type_.of_type, selections)
+        inner = _completion(type_.of_type, selections)
         return None if inner is None else _list(inner)
     if isinstance(type_, GraphQLLeafType):
         return _leaf(type_)
     if isinstance(type_, GraphQLObjectType):
-        plan = _plan(schema, type_, selections)
+        plan = _plan(type_, selections)
         return None if plan is None else _nullable(plan.complete)
     return None  # an interface or a union: graphql-core resolves the object's type
 
