@@ -55,6 +55,15 @@ class _NotPlain(Exception):
 class PlainCompletion(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, completing plain objects by a plan (see the module)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # This operation's plans by (type, selection): every item of a list shares its field's
+        # selection, so each item costs one look-up here. The selection is kept with its plan,
+        # so that its id cannot be reused while the operation runs (as graphql-core's own
+        # memo of collected fields does).
+        self._plans: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, _Plan | None]]
+        self._plans = {}
+
     def collect_and_execute_subfields(
         self,
         return_type: GraphQLObjectType,
@@ -63,19 +72,34 @@ class PlainCompletion(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
-        if self.middleware_manager is None or not self.middleware_manager.middlewares:
-            plan = _plan(return_type, [d.node for d in field_details_list])
-            if plan is not None and all(
-                d.defer_usage is None and d.fragment_variable_values is None
-                for d in field_details_list
-            ):
-                try:
-                    return plan.complete(result)
-                except Exception:
-                    pass  # graphql-core's way, below, reports what it is
+        key = (return_type, id(field_details_list))
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = (
+                field_details_list,
+                self._plan_for(return_type, field_details_list),
+            )
+        plan = found[1]
+        if plan is not None:
+            try:
+                return plan.complete(result)
+            except Exception:
+                pass  # graphql-core's way, below, reports what it is
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context
         )
+
+    def _plan_for(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> _Plan | None:
+        if self.middleware_manager is not None and self.middleware_manager.middlewares:
+            return None  # middleware wraps every resolver: graphql-core calls them
+        if any(
+            d.defer_usage is not None or d.fragment_variable_values is not None
+            for d in field_details_list
+        ):
+            return None
+        return _plan(return_type, [d.node for d in field_details_list])
 
 
 class _Plan:
@@ -171,32 +195,28 @@ def _non_null(inner: Complete) -> Complete:
 
 def _list(inner: Complete) -> Complete:
     def complete(value: Any) -> Any:
-        if value is None or value is Undefined:
-            return None
         if not isinstance(value, list | tuple):  # iterators, async iterables, mistakes
             raise _NotPlain
         return [inner(item) for item in value]
 
-    return complete
+    return _nullable(complete)
 
 
 def _leaf(type_: GraphQLLeafType) -> Complete:
     coerce = type_.coerce_output_value
 
     def complete(value: Any) -> Any:
-        if value is None or value is Undefined:
-            return None
-        if isinstance(value, Exception):
-            raise _NotPlain
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
             raise _NotPlain
         return coerced
 
-    return complete
+    return _nullable(complete)
 
 
 def _nullable(inner: Complete) -> Complete:
+    """``inner`` for a value, null for null; an exception as a value is graphql-core's."""
+
     def complete(value: Any) -> Any:
         if value is None or value is Undefined:
             return None
