@@ -142,6 +142,16 @@ def run_mlgraph(database_url: str, log: Path, **environment: str) -> Iterator[Ml
                 process.wait()
 
 
+def wait_for_workers(server: Mlgraph, started: int) -> None:
+    """Wait until ``started`` workers have finished start-up (the first to start already
+    answered ``/healthz``); needs ``MLGRAPH_LOG_LEVEL=info``."""
+    for _ in range(300):
+        if server.log.read_text().count("Application startup complete") >= started:
+            return
+        time.sleep(0.1)
+    pytest.fail("the workers did not start:\n" + server.log.read_text())
+
+
 def mlgraph_command(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
     """Run one ``mlgraph`` sub-command to its end with ``MLGRAPH_*`` ``environment`` added."""
     mlgraph = Path(sys.executable).parent / "mlgraph"

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from graph.cli._workers import bind_per_worker
-from tests.utils.serve import Mlgraph, run_mlgraph, stub_model
+from tests.utils.serve import Mlgraph, run_mlgraph, stub_model, wait_for_workers
 
 pytestmark = pytest.mark.postgres_only
 
@@ -76,14 +76,6 @@ def _bursts(server: Mlgraph, times: int) -> list[collections.Counter[int]]:
     return shares
 
 
-def _wait_for_workers(server: Mlgraph, started: int) -> None:
-    for _ in range(300):
-        if server.log.read_text().count("Application startup complete") >= started:
-            return
-        time.sleep(0.1)
-    pytest.fail("the workers did not start:\n" + server.log.read_text())
-
-
 @contextmanager
 def _two_workers(database_url: str, tmp_path: Path) -> Iterator[tuple[Mlgraph, int]]:
     """``mlgraph serve`` with two workers, both started; yields it and its port."""
@@ -94,7 +86,7 @@ def _two_workers(database_url: str, tmp_path: Path) -> Iterator[tuple[Mlgraph, i
             MLGRAPH_WORKERS="2", MLGRAPH_LOG_LEVEL="info",
         ) as server,
     ):  # fmt: skip
-        _wait_for_workers(server, 2)
+        wait_for_workers(server, 2)
         yield server, int(server.url.rsplit(":", 1)[1])
 
 
@@ -121,7 +113,7 @@ def test_a_worker_that_dies_is_replaced_on_its_socket(
         first = _worker_pids(server)
         killed = min(first)
         os.kill(killed, signal.SIGKILL)
-        _wait_for_workers(server, 3)
+        wait_for_workers(server, 3)
         workers = _worker_pids(server)
         # No socket was lost or added: the replacement listens on the dead worker's.
         assert _listening_sockets(port) == 2

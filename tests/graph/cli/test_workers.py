@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from graph.cli._cpus import available_cpus, cgroup_quota
 from graph.cli.serve import worker_count
 from graph.settings import Settings
 from tests.utils.api import CLASSIFY
-from tests.utils.serve import run_mlgraph, stub_model
+from tests.utils.serve import run_mlgraph, stub_model, wait_for_workers
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -101,10 +100,7 @@ def test_two_workers_share_their_metrics(dialect: str, database_url: str, tmp_pa
             MLGRAPH_LOG_LEVEL="info",
         ) as server,
     ):  # fmt: skip
-        for _ in range(300):  # the first worker to start answered /healthz; wait for both
-            if log.read_text().count("Application startup complete") >= 2:
-                break
-            time.sleep(0.1)
+        wait_for_workers(server, 2)
         scrapes = asyncio.run(_classify_and_scrape(server.url, calls))
         folder = Path(
             next(
